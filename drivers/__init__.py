@@ -1,0 +1,1 @@
+"""Hardware drivers for the till: scanners, card readers, printers. Never imports posd."""

@@ -1,0 +1,1 @@
+"""posd: the DSG till daemon."""
