@@ -1,0 +1,274 @@
+"""Configuration: TOML with a default for every key (DESIGN §6).
+
+A file holds only what differs from the defaults. Every error names the file, the key and what
+was expected, so a store owner can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+DEFAULT_PATH = Path("/etc/posd/posd.toml")
+DEVICE_KINDS = ("scanner", "card_reader", "printer", "drawer")
+DEVICE_DRIVERS = (
+    "serial",
+    "hid",
+    "escpos-network",
+    "escpos-usb",
+    "escpos-serial",
+    "escpos-file",
+    "simulated",
+)
+SECRET_KEYS = {"token", "passphrase", "private_key"}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the person who edits the file."""
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "posd"
+
+
+@dataclass
+class StoreConfig:
+    name: str = "Demo Store"
+    address: str = ""
+    tax_id: str = ""
+    currency: str = "EUR"
+    # EAN-13 codes with prefix 20-29 carry a price ("price") or a weight in grams ("weight")
+    # in digits 8-12; the catalog row is the code's first 7 digits.
+    embedded: str = "price"
+
+
+@dataclass
+class TillConfig:
+    name: str = "till-1"
+    state_dir: str = ""  # empty: $XDG_STATE_HOME/posd
+    key_file: str = ""  # empty: <state_dir>/till.key
+    passphrase_file: str = ""
+    passphrase_env: str = ""
+
+
+@dataclass
+class ReceiptConfig:
+    width: int = 42  # 32, 42 or 48 columns
+    profile: str = "default"  # python-escpos capability profile
+    footer: str = "Thank you for shopping with us!"
+    claim_base_url: str = "https://claim.despend.example/c"
+
+
+@dataclass
+class ChainConfig:
+    rpc_url: str = ""
+    mining_address: str = ""
+    token_address: str = ""
+    flush_interval_s: int = 30
+    confirmations: int = 2
+    confirm: str = "blocks"  # "blocks" (use confirmations) or "finalized"
+    max_batch: int = 256
+    backlog_threshold: int = 256  # flush at once when this many proofs wait
+    max_fee_gwei: float = 200.0
+    tx_timeout_s: int = 60
+    retention_days: int = 90
+    low_balance_batches: int = 20
+    reward_rate: int = 10**16  # DSG wei per minor unit, for the receipt's estimate
+
+
+@dataclass
+class ApiConfig:
+    port: int = 8710
+    token: str = ""
+
+
+@dataclass
+class Config:
+    store: StoreConfig = field(default_factory=StoreConfig)
+    till: TillConfig = field(default_factory=TillConfig)
+    receipt: ReceiptConfig = field(default_factory=ReceiptConfig)
+    chain: ChainConfig = field(default_factory=ChainConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    device: list[dict[str, Any]] = field(default_factory=list)
+    path: Path | None = None
+    state_dir_override: str = ""
+    explicit: set[str] = field(default_factory=set)  # "section.key" set by the file
+
+    @property
+    def state_dir(self) -> Path:
+        chosen = self.state_dir_override or self.till.state_dir
+        return Path(chosen).expanduser() if chosen else default_state_dir()
+
+    @property
+    def key_file(self) -> Path:
+        return (
+            Path(self.till.key_file).expanduser()
+            if self.till.key_file
+            else self.state_dir / "till.key"
+        )
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "posd.db"
+
+    def to_dict(self, redact: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if is_dataclass(value):
+                section = asdict(value)
+                if redact:
+                    section = {
+                        k: ("<redacted>" if k in SECRET_KEYS and v else v)
+                        for k, v in section.items()
+                    }
+                out[f.name] = section
+        out["device"] = [dict(d) for d in self.device]
+        return out
+
+
+_SECTIONS = {
+    "store": StoreConfig,
+    "till": TillConfig,
+    "receipt": ReceiptConfig,
+    "chain": ChainConfig,
+    "api": ApiConfig,
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _check_value(where: str, key: str, value: Any, expected: type) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool):
+        raise ConfigError(f"{where} {key}: expected {_TYPE_NAMES[int]}, got {value!r}")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{where} {key}: expected {_TYPE_NAMES[expected]}, got {value!r}")
+    return value
+
+
+def _validate(cfg: Config, src: str) -> None:
+    def bad(section: str, key: str, expected: str, got: Any) -> ConfigError:
+        return ConfigError(f"{src}: [{section}] {key}: expected {expected}, got {got!r}")
+
+    if cfg.receipt.width not in (32, 42, 48):
+        raise bad("receipt", "width", "32, 42 or 48", cfg.receipt.width)
+    cur = cfg.store.currency
+    if not (len(cur) == 3 and cur.isascii() and cur.isalpha() and cur.isupper()):
+        raise bad("store", "currency", "an ISO 4217 code like EUR", cur)
+    if cfg.store.embedded not in ("price", "weight"):
+        raise bad("store", "embedded", '"price" or "weight"', cfg.store.embedded)
+    if not 1 <= cfg.chain.max_batch <= 256:
+        raise bad("chain", "max_batch", "1..256", cfg.chain.max_batch)
+    if cfg.chain.confirmations < 0:
+        raise bad("chain", "confirmations", "0 or more", cfg.chain.confirmations)
+    if cfg.chain.confirm not in ("blocks", "finalized"):
+        raise bad("chain", "confirm", '"blocks" or "finalized"', cfg.chain.confirm)
+    if cfg.chain.flush_interval_s < 1:
+        raise bad("chain", "flush_interval_s", "1 or more seconds", cfg.chain.flush_interval_s)
+    if not 0 <= cfg.api.port <= 65535:
+        raise bad("api", "port", "0..65535", cfg.api.port)
+    for name in ("mining_address", "token_address"):
+        value = getattr(cfg.chain, name)
+        if value and not (value.startswith("0x") and len(value) == 42):
+            raise bad("chain", name, "a 0x-prefixed 20-byte address", value)
+    for i, dev in enumerate(cfg.device, start=1):
+        where = f"{src}: [[device]] #{i}"
+        if dev.get("kind") not in DEVICE_KINDS:
+            raise ConfigError(
+                f"{where} kind: expected one of {', '.join(DEVICE_KINDS)}, got {dev.get('kind')!r}"
+            )
+        if dev.get("driver") not in DEVICE_DRIVERS:
+            raise ConfigError(
+                f"{where} driver: expected one of {', '.join(DEVICE_DRIVERS)}, got {dev.get('driver')!r}"
+            )
+        needs = {
+            "serial": "port",
+            "escpos-serial": "port",
+            "hid": "path",
+            "escpos-network": "host",
+            "escpos-file": "path",
+        }.get(dev["driver"])
+        if needs and not dev.get(needs):
+            raise ConfigError(f"{where} {needs}: required for driver {dev['driver']!r}")
+
+
+def from_dict(data: dict[str, Any], src: str = "<config>") -> Config:
+    """Build a validated Config from parsed TOML, naming the first thing that is wrong."""
+    cfg = Config()
+    for section, value in data.items():
+        if section == "device":
+            if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):
+                raise ConfigError(f"{src}: device: expected [[device]] tables")
+            cfg.device = [dict(d) for d in value]
+            continue
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"{src}: unknown section [{section}] (known: {', '.join([*_SECTIONS, 'device'])})"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{src}: {section}: expected a [{section}] table")
+        target = getattr(cfg, section)
+        known = {f.name: f for f in fields(target)}
+        for key, item in value.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{src}: [{section}] {key}: unknown key (known: {', '.join(known)})"
+                )
+            expected = type(getattr(target, key))
+            setattr(target, key, _check_value(f"{src}: [{section}]", key, item, expected))
+            cfg.explicit.add(f"{section}.{key}")
+    _validate(cfg, src)
+    return cfg
+
+
+def load(path: Path | str | None, state_dir: str | None = None, required: bool = True) -> Config:
+    """Load ``path`` (or the defaults when it is None / absent and not required)."""
+    if path is None:
+        cfg = Config()
+    else:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if required:
+                raise ConfigError(f"{path}: no such config file") from None
+            text = ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        cfg = from_dict(data, str(path))
+        cfg.path = path
+    if state_dir:
+        cfg.state_dir_override = state_dir
+    return cfg
+
+
+def set_values(path: Path | str, values: dict[str, dict[str, Any]]) -> None:
+    """Merge ``values`` ({section: {key: value}}) into the TOML file at ``path``, atomically."""
+    path = Path(path)
+    data = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    for section, items in values.items():
+        data.setdefault(section, {}).update(items)
+    from_dict(data, str(path))  # never write a file we would refuse to read
+    write_toml(path, data)
+
+
+def write_toml(path: Path, data: dict[str, Any], mode: int = 0o640) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

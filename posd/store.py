@@ -1,0 +1,198 @@
+"""The till's SQLite database: WAL, synchronous=FULL, versioned migrations.
+
+One file holds the catalog, sales, their proofs (the outbox), print jobs and an append-only
+event log. Several processes may open it at once (the daemon, `posd catalog import`,
+`posd queue`): WAL lets readers and one writer share it, and a busy timeout serialises writers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+MIGRATIONS: list[str] = [
+    # 1: the till core
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE products (
+        barcode TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        price_minor INTEGER NOT NULL CHECK (price_minor >= 0),
+        tax_rate TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE sales (
+        seq INTEGER PRIMARY KEY,
+        till TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        completed_at REAL NOT NULL,
+        currency TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        paid INTEGER NOT NULL,
+        change INTEGER NOT NULL,
+        refunded INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE sale_lines (
+        seq INTEGER NOT NULL REFERENCES sales(seq),
+        line_no INTEGER NOT NULL,
+        barcode TEXT NOT NULL,
+        name TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        unit_price INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        tax_rate TEXT NOT NULL,
+        PRIMARY KEY (seq, line_no)
+    );
+    CREATE TABLE payments (
+        seq INTEGER NOT NULL REFERENCES sales(seq),
+        idx INTEGER NOT NULL,
+        tender TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        reference TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (seq, idx)
+    );
+    CREATE TABLE proofs (
+        seq INTEGER PRIMARY KEY REFERENCES sales(seq),
+        till TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        claim_address TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        batch_id INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX proofs_state ON proofs(state, seq);
+    CREATE TABLE print_jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER NOT NULL REFERENCES sales(seq),
+        copy INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        next_try REAL NOT NULL,
+        printed_at REAL
+    );
+    CREATE INDEX print_jobs_state ON print_jobs(state, next_try);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    """,
+]
+
+
+class Store:
+    """A connection to the till database. Thread-safe: one lock serialises this process's use."""
+
+    def __init__(self, path: Path | str, *, check_same_thread: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(
+            self.path, timeout=10.0, isolation_level=None, check_same_thread=check_same_thread
+        )
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.execute("PRAGMA busy_timeout=10000")
+        self.db = sqlite_utils.Database(self.conn)
+        self.lock = threading.RLock()
+        self.migrate()
+
+    # -- schema ---------------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        """Apply each migration once, in order, each in its own transaction."""
+        with self.lock:
+            for number, script in enumerate(MIGRATIONS, start=1):
+                if self.version >= number:
+                    continue
+                with self.transaction():
+                    if self.version >= number:  # another process got there first
+                        continue
+                    for statement in _statements(script):
+                        self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version={number}")
+
+    # -- transactions ---------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT: all or nothing, and the writer lock is taken up front."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchone()
+
+    # -- meta and events ------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: Any, conn: sqlite3.Connection | None = None) -> None:
+        sql = "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        if conn is not None:
+            conn.execute(sql, (key, str(value)))
+        else:
+            with self.lock:
+                self.conn.execute(sql, (key, str(value)))
+
+    def log_event(
+        self, kind: str, data: dict[str, Any] | None = None, conn: sqlite3.Connection | None = None
+    ) -> None:
+        """Append to the event log (in the caller's transaction when ``conn`` is given)."""
+        row = (time.time(), kind, json.dumps(data or {}, sort_keys=True))
+        sql = "INSERT INTO events(at, kind, data) VALUES (?, ?, ?)"
+        if conn is not None:
+            conn.execute(sql, row)
+        else:
+            with self.lock:
+                self.conn.execute(sql, row)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
