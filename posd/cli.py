@@ -270,3 +270,7 @@ def _register_optional(module: str, *names: str) -> None:
 
 _register_optional("posd.cli_ops", "queue", "flush", "devices", "diag")
 _register_optional("posd.cli_chain", "chain", "claim")
+
+
+if __name__ == "__main__":
+    main()
