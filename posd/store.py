@@ -150,6 +150,11 @@ class Store:
         with self.lock:
             return self.conn.execute(sql, params).fetchall()
 
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        """One statement in autocommit mode (its own transaction)."""
+        with self.lock:
+            return self.conn.execute(sql, params)
+
     def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
         with self.lock:
             return self.conn.execute(sql, params).fetchone()

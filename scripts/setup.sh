@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine: Python venv with pinned deps, anvil from npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -e ".[dev]"
+if [ ! -x node_modules/.bin/anvil ] && ! ls node_modules/@foundry-rs/anvil-linux-*/bin/anvil >/dev/null 2>&1; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
