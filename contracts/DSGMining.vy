@@ -1,0 +1,549 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy off
+# pragma optimize gas
+"""
+@title DSG Mining
+@notice Tills commit batches of purchase proofs (DESIGN §3); shoppers claim DSG with a Merkle
+        proof and a signature by the receipt's claim key (DESIGN §4). Reverts carry the error
+        name as reason string. The token is created here from a blueprint, so its immutable
+        minter is this contract.
+@dev Gas notes: per-till state is one packed slot; a batch stores its root plus one packed meta
+     slot; the claimed-bitmap is stored inverted (bit set = committed and unclaimed) and the bits
+     are set at commit, so a claim always writes a non-zero word (no 20k zero->non-zero SSTORE).
+"""
+
+from snekmate.auth import ownable
+from snekmate.auth import ownable_2step
+from snekmate.utils import eip712_domain_separator
+
+initializes: ownable
+initializes: ownable_2step[ownable := ownable]
+initializes: eip712_domain_separator
+
+exports: (
+    ownable_2step.owner,
+    ownable_2step.pending_owner,
+    ownable_2step.transfer_ownership,
+    ownable_2step.accept_ownership,
+    eip712_domain_separator.eip712Domain,
+)
+
+
+interface IToken:
+    def mint(owner: address, amount: uint256): nonpayable
+    def totalSupply() -> uint256: view
+
+
+event BatchCommitted:
+    till: indexed(address)
+    batchIndex: uint256
+    firstSeq: uint64
+    count: uint32
+    root: bytes32
+
+event Claimed:
+    till: indexed(address)
+    seq: uint64
+    recipient: indexed(address)
+    reward: uint256
+
+event StoreRegistered:
+    storeId: indexed(bytes32)
+    owner: indexed(address)
+    currency: bytes3
+    dailyCap: uint256
+
+event TillAdded:
+    storeId: indexed(bytes32)
+    till: indexed(address)
+
+event TillRemoved:
+    storeId: indexed(bytes32)
+    till: indexed(address)
+
+event RateSet:
+    currency: indexed(bytes3)
+    rate: uint256
+
+event PauseSet:
+    paused: bool
+
+
+MAX_BATCH: constant(uint256) = 256
+RECORD_SIZE: constant(uint256) = 30
+# One record more than allowed, so a 257-record batch reverts "BatchTooLarge" (not an ABI error).
+MAX_LEAVES_BYTES: constant(uint256) = 7710
+DAY: constant(uint256) = 86400
+HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168  # secp256k1 n // 2
+
+MASK24: constant(uint256) = (1 << 24) - 1
+MASK32: constant(uint256) = (1 << 32) - 1
+MASK48: constant(uint256) = (1 << 48) - 1
+MASK64: constant(uint256) = (1 << 64) - 1
+MASK96: constant(uint256) = (1 << 96) - 1
+MASK128: constant(uint256) = (1 << 128) - 1
+MASK160: constant(uint256) = (1 << 160) - 1
+MASK240: constant(uint256) = (1 << 240) - 1
+# till word: lastSeq (0..63) | batchCount (64..127) | storeIdx (128..159) | currency (160..183)
+#            | active (bit 184)
+ACTIVE: constant(uint256) = 1 << 184
+SEQ_AND_COUNT: constant(uint256) = (1 << 128) - 1
+
+CLAIM_TYPEHASH: constant(bytes32) = keccak256("Claim(address till,uint64 seq,address recipient)")
+BATCH_TYPEHASH: constant(bytes32) = keccak256(
+    "Batch(address till,uint64 firstSeq,bytes32 leavesHash)"
+)
+
+token: public(immutable(address))
+maxSupply: public(immutable(uint256))
+
+paused: public(bool)
+rate: public(HashMap[bytes3, uint256])
+storeCount: public(uint256)
+
+_tills: HashMap[address, uint256]
+_storeIndex: HashMap[bytes32, uint256]  # storeId -> index (1-based)
+_storeIds: HashMap[uint256, bytes32]
+_storeInfo: HashMap[uint256, uint256]  # owner (0..159) | currency (160..183)
+_storeDay: HashMap[uint256, uint256]  # day (0..31) | used (32..127) | dailyCap (128..255)
+_roots: HashMap[address, HashMap[uint256, bytes32]]
+_batchMeta: HashMap[address, HashMap[uint256, uint256]]  # firstSeq (0..63) | count (64..)
+_unclaimed: HashMap[address, HashMap[uint256, uint256]]  # inverted claimed-bitmap, seq >> 8
+
+
+@deploy
+def __init__(token_blueprint: address, max_supply: uint256):
+    assert max_supply != 0, "BadMaxSupply"
+    ownable.__init__()
+    ownable_2step.__init__()
+    eip712_domain_separator.__init__("DSG Mining", "1")
+    maxSupply = max_supply
+    token = create_from_blueprint(token_blueprint, self)
+
+
+# ---------------------------------------------------------------- admin
+
+
+@internal
+@view
+def _only_admin():
+    assert msg.sender == ownable.owner, "NotAdmin"
+
+
+@external
+def registerStore(storeId: bytes32, owner: address, currency: bytes3, dailyCap: uint256):
+    """@dev Creates a store or updates its owner and cap; its currency is fixed once set."""
+    self._only_admin()
+    assert storeId != empty(bytes32), "UnknownStore"
+    assert owner != empty(address), "BadOwner"
+    assert currency != empty(bytes3), "BadCurrency"
+    idx: uint256 = self._storeIndex[storeId]
+    if idx == 0:
+        idx = self.storeCount + 1
+        self.storeCount = idx
+        self._storeIndex[storeId] = idx
+        self._storeIds[idx] = storeId
+    else:
+        assert (self._storeInfo[idx] >> 160) & MASK24 == convert(currency, uint256), "CurrencyFixed"
+    self._storeInfo[idx] = convert(owner, uint256) | (convert(currency, uint256) << 160)
+    cap: uint256 = min(dailyCap, MASK128)
+    self._storeDay[idx] = (self._storeDay[idx] & MASK128) | (cap << 128)
+    log StoreRegistered(storeId=storeId, owner=owner, currency=currency, dailyCap=dailyCap)
+
+
+@external
+def setRate(currency: bytes3, rate: uint256):
+    """@dev DSG wei per minor unit of `currency`; 0 disables claims in it."""
+    self._only_admin()
+    self.rate[currency] = rate
+    log RateSet(currency=currency, rate=rate)
+
+
+@external
+def pause():
+    self._only_admin()
+    self.paused = True
+    log PauseSet(paused=True)
+
+
+@external
+def unpause():
+    self._only_admin()
+    self.paused = False
+    log PauseSet(paused=False)
+
+
+@internal
+@view
+def _only_store_owner(idx: uint256):
+    if msg.sender != ownable.owner:
+        assert msg.sender == convert(self._storeInfo[idx] & MASK160, address), "NotOwner"
+
+
+@external
+def addTill(storeId: bytes32, till: address):
+    """@dev A till belongs to one store for life; a re-added till continues at its nextSeq."""
+    idx: uint256 = self._storeIndex[storeId]
+    assert idx != 0, "UnknownStore"
+    self._only_store_owner(idx)
+    assert till != empty(address), "BadTill"
+    t: uint256 = self._tills[till]
+    old: uint256 = (t >> 128) & MASK32
+    assert old == 0 or old == idx, "TillOfOtherStore"
+    currency: uint256 = (self._storeInfo[idx] >> 160) & MASK24
+    t = (t & SEQ_AND_COUNT) | (idx << 128) | (currency << 160) | ACTIVE
+    self._tills[till] = t
+    log TillAdded(storeId=storeId, till=till)
+
+
+@external
+def removeTill(till: address):
+    """@dev The till can no longer commit; its committed batches stay claimable."""
+    t: uint256 = self._tills[till]
+    assert t & ACTIVE != 0, "NotTill"
+    idx: uint256 = (t >> 128) & MASK32
+    self._only_store_owner(idx)
+    self._tills[till] = t ^ ACTIVE
+    log TillRemoved(storeId=self._storeIds[idx], till=till)
+
+
+# ---------------------------------------------------------------- hashing
+
+
+@internal
+@pure
+def _hash_pair(a: bytes32, b: bytes32) -> bytes32:
+    if convert(a, uint256) < convert(b, uint256):
+        return keccak256(concat(a, b))
+    return keccak256(concat(b, a))
+
+
+@internal
+@pure
+def _leaf(till: address, seq: uint256, amount: uint256, time: uint256, claimer: address) -> bytes32:
+    # abi.encode(address,uint64,uint48,uint32,address): the values fit, so uint256 encodes alike
+    return keccak256(keccak256(abi_encode(till, seq, amount, time, claimer)))
+
+
+@internal
+@pure
+def _batch_root(till: address, firstSeq: uint256, leaves: Bytes[MAX_LEAVES_BYTES]) -> (bytes32, uint256):
+    """@dev Root of the records (DESIGN §3) and the sum of their amounts (hashing inlined: gas)."""
+    size: uint256 = len(leaves)
+    assert size != 0, "EmptyBatch"
+    assert size % RECORD_SIZE == 0, "BadLength"
+    count: uint256 = size // RECORD_SIZE
+    assert count <= MAX_BATCH, "BatchTooLarge"
+
+    buf: bytes32[MAX_BATCH] = empty(bytes32[MAX_BATCH])
+    total: uint256 = 0
+    word: uint256 = 0
+    amount: uint256 = 0
+    last: uint256 = unsafe_sub(count, 1)
+    # every record but the last: a 32-byte read at its start, the record in the high 240 bits
+    for i: uint256 in range(last, bound=MAX_BATCH):
+        word = convert(extract32(leaves, unsafe_mul(i, RECORD_SIZE)), uint256) >> 16
+        amount = word >> 192
+        total = unsafe_add(total, amount)
+        buf[i] = keccak256(
+            keccak256(
+                abi_encode(till, unsafe_add(firstSeq, i), amount, (word >> 160) & MASK32, word & MASK160)
+            )
+        )
+    # the last record: the final 32 bytes (or the whole 30 when it is alone)
+    if size >= 32:
+        word = convert(extract32(leaves, unsafe_sub(size, 32)), uint256) & MASK240
+    else:
+        word = convert(slice(leaves, 0, 30), uint256)
+    amount = word >> 192
+    total = unsafe_add(total, amount)
+    buf[last] = keccak256(
+        keccak256(abi_encode(till, unsafe_add(firstSeq, last), amount, (word >> 160) & MASK32, word & MASK160))
+    )
+
+    # levels in place: pairs hashed as keccak(min || max), an odd last node carried up
+    n: uint256 = count
+    a: bytes32 = empty(bytes32)
+    b: bytes32 = empty(bytes32)
+    for level: uint256 in range(9):
+        if n == 1:
+            break
+        half: uint256 = n >> 1
+        for j: uint256 in range(half, bound=MAX_BATCH // 2):
+            a = buf[unsafe_add(j, j)]
+            b = buf[unsafe_add(unsafe_add(j, j), 1)]
+            if convert(a, uint256) < convert(b, uint256):
+                buf[j] = keccak256(concat(a, b))
+            else:
+                buf[j] = keccak256(concat(b, a))
+        if n & 1 == 1:
+            buf[half] = buf[unsafe_sub(n, 1)]
+            n = unsafe_add(half, 1)
+        else:
+            n = half
+    return buf[0], total
+
+
+@internal
+@view
+def _recover(digest: bytes32, signature: Bytes[65]) -> address:
+    assert len(signature) == 65, "BadSignature"
+    r: uint256 = extract32(signature, 0, output_type=uint256)
+    s: uint256 = extract32(signature, 32, output_type=uint256)
+    v: uint256 = convert(slice(signature, 64, 1), uint256)
+    if v < 27:
+        v = unsafe_add(v, 27)
+    assert (v == 27 or v == 28) and s <= HALF_N, "BadSignature"
+    signer: address = ecrecover(digest, v, r, s)
+    assert signer != empty(address), "BadSignature"
+    return signer
+
+
+@internal
+@view
+def _claim_digest(till: address, seq: uint64, recipient: address) -> bytes32:
+    return eip712_domain_separator._hash_typed_data_v4(
+        keccak256(abi_encode(CLAIM_TYPEHASH, till, seq, recipient))
+    )
+
+
+@internal
+@view
+def _batch_digest(till: address, firstSeq: uint64, leavesHash: bytes32) -> bytes32:
+    return eip712_domain_separator._hash_typed_data_v4(
+        keccak256(abi_encode(BATCH_TYPEHASH, till, firstSeq, leavesHash))
+    )
+
+
+# ---------------------------------------------------------------- till
+
+
+@internal
+def _commit(till: address, firstSeq: uint64, leaves: Bytes[MAX_LEAVES_BYTES]) -> uint256:
+    assert not self.paused, "Paused"
+    t: uint256 = self._tills[till]
+    assert t & ACTIVE != 0, "NotTill"
+    root: bytes32 = empty(bytes32)
+    total: uint256 = 0
+    first: uint256 = convert(firstSeq, uint256)
+    root, total = self._batch_root(till, first, leaves)
+    count: uint256 = unsafe_div(len(leaves), RECORD_SIZE)
+    assert first == unsafe_add(t & MASK64, 1), "SeqMismatch"
+
+    # daily cap per store, per UTC day of block time
+    idx: uint256 = (t >> 128) & MASK32
+    day: uint256 = block.timestamp // DAY
+    d: uint256 = self._storeDay[idx]
+    used: uint256 = 0
+    if d & MASK32 == day:
+        used = (d >> 32) & MASK96
+    used = unsafe_add(used, total)
+    assert used <= d >> 128, "CapExceeded"
+    self._storeDay[idx] = (d & ~MASK128) | (used << 32) | day
+
+    last: uint256 = unsafe_sub(unsafe_add(first, count), 1)
+    batchIndex: uint256 = (t >> 64) & MASK64
+    self._roots[till][batchIndex] = root
+    self._batchMeta[till][batchIndex] = first | (count << 64)
+    self._tills[till] = (t & ~SEQ_AND_COUNT) | last | (unsafe_add(batchIndex, 1) << 64)
+
+    # mark the batch's seqs committed-and-unclaimed (at most two bitmap words)
+    w0: uint256 = first >> 8
+    w1: uint256 = last >> 8
+    lo_mask: uint256 = max_value(uint256) << (first & 255)
+    hi_mask: uint256 = max_value(uint256) >> unsafe_sub(255, last & 255)
+    if w0 == w1:
+        self._unclaimed[till][w0] |= lo_mask & hi_mask
+    else:
+        self._unclaimed[till][w0] |= lo_mask
+        self._unclaimed[till][w1] |= hi_mask
+
+    log BatchCommitted(till=till, batchIndex=batchIndex, firstSeq=firstSeq, count=convert(count, uint32), root=root)
+    return batchIndex
+
+
+@external
+def commitBatch(firstSeq: uint64, leaves: Bytes[MAX_LEAVES_BYTES]) -> uint256:
+    """@dev `leaves`: packed 30-byte records amount uint48 | time uint32 | claimAddress."""
+    return self._commit(msg.sender, firstSeq, leaves)
+
+
+@external
+def commitBatchFor(
+    till: address, firstSeq: uint64, leaves: Bytes[MAX_LEAVES_BYTES], signature: Bytes[65]
+) -> uint256:
+    """@dev Relayed commit (a store gateway pays gas), EIP-712 `Batch` signed by the till key."""
+    assert not self.paused, "Paused"
+    digest: bytes32 = self._batch_digest(till, firstSeq, keccak256(leaves))
+    assert self._recover(digest, signature) == till, "BadSignature"
+    return self._commit(till, firstSeq, leaves)
+
+
+# ---------------------------------------------------------------- shopper
+
+
+@internal
+@view
+def _era(supply: uint256) -> uint256:
+    """@dev era k while supply < maxSupply * (1 - 2**-(k+1)); needs supply < maxSupply."""
+    for k: uint256 in range(256):
+        if supply < maxSupply - (maxSupply >> unsafe_add(k, 1)):
+            return k
+    return 256
+
+
+@internal
+@view
+def _reward(amount: uint256, rate: uint256, supply: uint256) -> uint256:
+    assert supply < maxSupply, "MiningEnded"
+    era: uint256 = self._era(supply)
+    reward: uint256 = 0
+    if era < 256:
+        reward = (amount * rate) >> era
+    return min(reward, unsafe_sub(maxSupply, supply))
+
+
+@external
+def claim(
+    till: address,
+    batchIndex: uint256,
+    seq: uint64,
+    amount: uint48,
+    time: uint32,
+    claimAddress: address,
+    proof: DynArray[bytes32, 64],
+    recipient: address,
+    signature: Bytes[65],
+):
+    """@dev Anyone may send it (a relayer); the claim key's signature fixes the recipient."""
+    assert not self.paused, "Paused"
+    assert amount != 0, "NothingToClaim"
+    assert recipient != empty(address), "BadRecipient"
+
+    root: bytes32 = self._roots[till][batchIndex]
+    node: bytes32 = self._leaf(
+        till, convert(seq, uint256), convert(amount, uint256), convert(time, uint256), claimAddress
+    )
+    for p: bytes32 in proof:
+        node = self._hash_pair(node, p)
+    assert node == root and root != empty(bytes32), "BadProof"
+
+    assert self._recover(self._claim_digest(till, seq, recipient), signature) == claimAddress, "BadSignature"
+
+    w: uint256 = convert(seq, uint256) >> 8
+    bit: uint256 = 1 << (convert(seq, uint256) & 255)
+    bits: uint256 = self._unclaimed[till][w]
+    assert bits & bit != 0, "AlreadyClaimed"
+    self._unclaimed[till][w] = bits ^ bit
+
+    currency: bytes3 = convert(convert((self._tills[till] >> 160) & MASK24, uint24), bytes3)
+    rate: uint256 = self.rate[currency]
+    assert rate != 0, "NoRate"
+    reward: uint256 = self._reward(convert(amount, uint256), rate, staticcall IToken(token).totalSupply())
+    extcall IToken(token).mint(recipient, reward)
+    log Claimed(till=till, seq=seq, recipient=recipient, reward=reward)
+
+
+# ---------------------------------------------------------------- views
+
+
+@external
+@view
+def nextSeq(till: address) -> uint64:
+    return convert((self._tills[till] & MASK64) + 1, uint64)
+
+
+@external
+@view
+def batchCount(till: address) -> uint256:
+    return (self._tills[till] >> 64) & MASK64
+
+
+@external
+@view
+def batch(till: address, batchIndex: uint256) -> (uint64, uint32, bytes32):
+    """@dev (firstSeq, count, root); zeros for a batch that does not exist."""
+    meta: uint256 = self._batchMeta[till][batchIndex]
+    return convert(meta & MASK64, uint64), convert(meta >> 64, uint32), self._roots[till][batchIndex]
+
+
+@external
+@view
+def isClaimed(till: address, seq: uint64) -> bool:
+    s: uint256 = convert(seq, uint256)
+    if s == 0 or s > self._tills[till] & MASK64:
+        return False
+    return self._unclaimed[till][s >> 8] & (1 << (s & 255)) == 0
+
+
+@external
+@view
+def isTill(till: address) -> bool:
+    return self._tills[till] & ACTIVE != 0
+
+
+@external
+@view
+def tillStore(till: address) -> bytes32:
+    return self._storeIds[(self._tills[till] >> 128) & MASK32]
+
+
+@external
+@view
+def store(storeId: bytes32) -> (address, bytes3, uint256, uint256):
+    """@dev (owner, currency, dailyCap, usedToday) of a registered store."""
+    idx: uint256 = self._storeIndex[storeId]
+    assert idx != 0, "UnknownStore"
+    info: uint256 = self._storeInfo[idx]
+    d: uint256 = self._storeDay[idx]
+    used: uint256 = 0
+    if d & MASK32 == block.timestamp // DAY:
+        used = (d >> 32) & MASK96
+    return convert(info & MASK160, address), convert(convert(info >> 160, uint24), bytes3), d >> 128, used
+
+
+@external
+@view
+def era() -> uint256:
+    supply: uint256 = staticcall IToken(token).totalSupply()
+    if supply >= maxSupply:
+        return 256
+    return self._era(supply)
+
+
+@external
+@view
+def previewReward(amount: uint256, currency: bytes3) -> uint256:
+    """@dev What a claim of `amount` would mint now (0 when mining has ended)."""
+    supply: uint256 = staticcall IToken(token).totalSupply()
+    if supply >= maxSupply:
+        return 0
+    return self._reward(amount, self.rate[currency], supply)
+
+
+@external
+@view
+def computeRoot(till: address, firstSeq: uint64, leaves: Bytes[MAX_LEAVES_BYTES]) -> bytes32:
+    """@dev The root commitBatch would store (same code path), for tools and tests."""
+    root: bytes32 = empty(bytes32)
+    total: uint256 = 0
+    root, total = self._batch_root(till, convert(firstSeq, uint256), leaves)
+    return root
+
+
+@external
+@view
+def claimDigest(till: address, seq: uint64, recipient: address) -> bytes32:
+    return self._claim_digest(till, seq, recipient)
+
+
+@external
+@view
+def batchDigest(till: address, firstSeq: uint64, leavesHash: bytes32) -> bytes32:
+    return self._batch_digest(till, firstSeq, leavesHash)
+
+
+@external
+@view
+def DOMAIN_SEPARATOR() -> bytes32:
+    return eip712_domain_separator._domain_separator_v4()
