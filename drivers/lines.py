@@ -1,0 +1,199 @@
+"""Line-oriented devices: split a byte stream into lines, and keep a flaky connection alive.
+
+Scanners and card readers both "type" one line per read, over serial or as a keyboard. So one
+base driver does the hard parts once (reconnect loop, status, error containment) and the
+device-specific classes only implement ``handle_line``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import serial.threaded
+
+from .base import DeviceEvent, DeviceInfo, Driver, EventSink, Status
+
+log = logging.getLogger(__name__)
+
+TERMINATORS: dict[str, bytes] = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n", "TAB": b"\t"}
+MAX_LINE = 4096  # a stuck reader without terminators must not grow memory forever
+
+
+def terminator_bytes(name: str | None) -> bytes:
+    """The set of bytes that end a line: CR and LF always (tolerate both), plus the configured."""
+    if name is None:
+        return b"\r\n"
+    try:
+        extra = TERMINATORS[str(name).upper()]
+    except KeyError:
+        raise ValueError(
+            f"key 'terminator' = {name!r} is not one of {', '.join(TERMINATORS)}"
+        ) from None
+    return bytes(sorted(set(b"\r\n" + extra)))
+
+
+class LineSplitter(serial.threaded.Protocol):
+    """A pyserial Protocol cutting bytes into text lines on any terminator byte.
+
+    Unlike ``serial.threaded.LineReader`` it ends a line on CR *or* LF (a CRLF pair gives one
+    line: empty lines are dropped), so a scanner's suffix setting never silently stops scans,
+    and a line that is not UTF-8 is skipped with a count instead of being mangled.
+    Never logs line content: card readers send track data through here.
+    """
+
+    def __init__(
+        self,
+        on_line: Callable[[str], None],
+        terminators: bytes = b"\r\n",
+        on_lost: Callable[[BaseException | None], None] | None = None,
+        on_bad: Callable[[str], None] | None = None,
+    ) -> None:
+        self._on_line = on_line
+        self._on_lost = on_lost
+        self._on_bad = on_bad
+        self._split = re.compile(b"[" + re.escape(terminators) + b"]")
+        self._buf = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if not self._split.search(data):
+            if len(self._buf) > MAX_LINE:
+                self._buf.clear()
+                self._bad(f"line longer than {MAX_LINE} bytes dropped")
+            return
+        *lines, rest = self._split.split(self._buf)
+        self._buf = bytearray(rest)
+        for raw in lines:
+            if raw:
+                self._deliver(raw)
+
+    def _deliver(self, raw: bytes) -> None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self._bad(f"undecodable line of {len(raw)} bytes skipped")
+            return
+        text = text.strip(" \0")
+        if text:
+            self._on_line(text)
+
+    def _bad(self, why: str) -> None:
+        if self._on_bad is not None:
+            self._on_bad(why)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        # Do not re-raise like the pyserial base does: the driver's supervisor reconnects.
+        self._buf.clear()
+        if self._on_lost is not None:
+            self._on_lost(exc)
+
+
+class LineDriver(Driver):
+    """A driver that reads lines and survives its device going away.
+
+    Subclasses provide a transport (``_serve``: open, report OK, pump lines until the device is
+    lost or ``_interrupt`` is called) and a ``handle_line``. The supervisor thread retries every
+    ``retry_interval`` seconds until ``stop()``, with status PROBLEM meanwhile.
+    """
+
+    retry_interval = 1.0
+    sensitive = False  # True: never log exception text from handle_line (card data)
+
+    def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
+        super().__init__(device, emit)
+        opts = device.options
+        self.terminators = terminator_bytes(opts.get("terminator"))
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state_lock = threading.Lock()
+        self._status = Status.UNKNOWN
+        self._detail = ""
+        self.lines = 0
+        self.skipped = 0
+
+    # -- hooks -------------------------------------------------------------------------------
+    def handle_line(self, line: str) -> None:
+        """Turn one complete line into events."""
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        """Open the device and pump lines until it is lost or interrupted (blocking)."""
+        raise NotImplementedError
+
+    def _interrupt(self) -> None:
+        """Make a running ``_serve`` return soon. Called from another thread."""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._supervise, name=f"{self.name}:{self.device.id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        try:
+            self._interrupt()
+        except Exception:  # stop() must not raise
+            log.exception("%s: interrupt failed", self.device.id)
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=3.0)
+            if thread.is_alive():
+                log.warning("%s: reader did not stop within 3 s", self.device.id)
+        self._set_status(Status.UNKNOWN, "stopped")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._serve()
+                if not self._stopping.is_set():
+                    self._set_status(Status.PROBLEM, "device lost; reconnecting")
+            except Exception as e:  # any failure of the transport: report, wait, retry
+                if not self._stopping.is_set():
+                    self._set_status(Status.PROBLEM, f"{type(e).__name__}: {e}")
+            self._stopping.wait(self.retry_interval)
+
+    # -- helpers for transports --------------------------------------------------------------
+    def _line(self, line: str) -> None:
+        self.lines += 1
+        try:
+            self.handle_line(line)
+        except Exception as e:
+            why = type(e).__name__ if self.sensitive else f"{type(e).__name__}: {e}"
+            log.warning("%s: line rejected (%s)", self.device.id, why)
+
+    def _bad(self, why: str) -> None:
+        self.skipped += 1
+        log.warning("%s: %s", self.device.id, why)
+
+    def _set_status(self, status: Status, detail: str = "") -> None:
+        with self._state_lock:
+            changed = status != self._status
+            self._status, self._detail = status, detail
+        if changed:
+            if status is Status.PROBLEM:
+                log.warning("%s: %s", self.device.id, detail)
+            self.emit(DeviceEvent(self.device.id, "status", status, detail))
+
+    def status(self) -> Status:
+        return self._status
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {
+            "name": self.device.name,
+            "detail": self._detail,
+            "lines": self.lines,
+            "skipped": self.skipped,
+        }
