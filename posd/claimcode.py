@@ -12,8 +12,9 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from coincurve import PrivateKey
-from eth_utils import keccak, to_checksum_address
+from coincurve import PublicKey
+from Crypto.Hash import keccak as _keccak
+from eth_utils import to_checksum_address
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 CLAIM_INFO = b"posd-claim-v1"
@@ -57,10 +58,23 @@ def claim_key(claim_seed: bytes, till_address: str | bytes, seq: int) -> bytes:
         suffix += 1
 
 
+def keccak256(data: bytes) -> bytes:
+    return _keccak.new(data=data, digest_bits=256).digest()
+
+
+def checksum_address(raw: bytes) -> str:
+    """EIP-55 mixed-case hex (eth_utils' version costs 4x as much; a sale derives one)."""
+    hexaddr = raw.hex()
+    digest = keccak256(hexaddr.encode("ascii")).hex()[:40]
+    return "0x" + "".join(
+        c.upper() if int(d, 16) >= 8 else c for c, d in zip(hexaddr, digest, strict=True)
+    )
+
+
 def address_of(private_key: bytes) -> str:
     """Checksummed Ethereum address of a secp256k1 private key (coincurve: microseconds)."""
-    public = PrivateKey(private_key).public_key.format(compressed=False)[1:]
-    return to_checksum_address(keccak(public)[-20:])
+    public = PublicKey.from_secret(private_key).format(compressed=False)[1:]
+    return checksum_address(keccak256(public)[-20:])
 
 
 def claim_address(claim_seed: bytes, till_address: str | bytes, seq: int) -> str:

@@ -54,10 +54,14 @@ class Line:
     tax_rate: Decimal
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["qty"] = _num(self.qty)
-        out["tax_rate"] = _num(self.tax_rate)
-        return out
+        return {
+            "barcode": self.barcode,
+            "name": self.name,
+            "qty": _num(self.qty),
+            "unit_price": self.unit_price,
+            "total": self.total,
+            "tax_rate": _num(self.tax_rate),
+        }
 
 
 @dataclass
