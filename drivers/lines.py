@@ -57,19 +57,25 @@ class LineSplitter(serial.threaded.Protocol):
         self._on_bad = on_bad
         self._split = re.compile(b"[" + re.escape(terminators) + b"]")
         self._buf = bytearray()
+        self._discarding = False
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
-        if not self._split.search(data):
-            if len(self._buf) > MAX_LINE:
-                self._buf.clear()
+        if self._split.search(data):
+            *lines, rest = self._split.split(self._buf)
+            self._buf = bytearray(rest)
+            for raw in lines:
+                if self._discarding:  # tail of an overlong line
+                    self._discarding = False
+                elif len(raw) > MAX_LINE:
+                    self._bad(f"line longer than {MAX_LINE} bytes dropped")
+                elif raw:
+                    self._deliver(raw)
+        if len(self._buf) > MAX_LINE:
+            self._buf.clear()
+            if not self._discarding:
+                self._discarding = True
                 self._bad(f"line longer than {MAX_LINE} bytes dropped")
-            return
-        *lines, rest = self._split.split(self._buf)
-        self._buf = bytearray(rest)
-        for raw in lines:
-            if raw:
-                self._deliver(raw)
 
     def _deliver(self, raw: bytes) -> None:
         try:
@@ -88,6 +94,7 @@ class LineSplitter(serial.threaded.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         # Do not re-raise like the pyserial base does: the driver's supervisor reconnects.
         self._buf.clear()
+        self._discarding = False
         if self._on_lost is not None:
             self._on_lost(exc)
 
