@@ -7,9 +7,15 @@
         proof and a signature by the receipt's claim key (DESIGN §4). Reverts carry the error
         name as reason string. The token is created here from a blueprint, so its immutable
         minter is this contract.
-@dev Gas notes: per-till state is one packed slot; a batch stores its root plus one packed meta
-     slot; the claimed-bitmap is stored inverted (bit set = committed and unclaimed) and the bits
-     are set at commit, so a claim always writes a non-zero word (no 20k zero->non-zero SSTORE).
+@dev Gas notes (a claim reads 3 cold slots here: root, bitmap word, rate):
+     - per-till state is one packed slot; a batch stores its root, (firstSeq, count) packed three
+       batches per slot;
+     - the claimed-bitmap is per till, 232 seqs per word, stored inverted (bit set = committed and
+       unclaimed) with the till's currency in the top 24 bits; commit sets the bits, so a claim
+       flips a bit in a non-zero word (never a 20k zero->non-zero SSTORE) and finds the currency
+       there;
+     - the pause flag is mirrored into bit 255 of every currency's rate slot, so a claim reads
+       it with the rate.
 """
 
 from snekmate.auth import ownable
@@ -70,6 +76,9 @@ event PauseSet:
 
 
 MAX_BATCH: constant(uint256) = 256
+MAX_CURRENCIES: constant(uint256) = 256
+BITS: constant(uint256) = 232  # claimed-bitmap bits per word; the top 24 bits hold the currency
+PAUSED_BIT: constant(uint256) = 1 << 255
 RECORD_SIZE: constant(uint256) = 30
 # One record more than allowed, so a 257-record batch reverts "BatchTooLarge" (not an ABI error).
 MAX_LEAVES_BYTES: constant(uint256) = 7710
@@ -80,6 +89,7 @@ MASK24: constant(uint256) = (1 << 24) - 1
 MASK32: constant(uint256) = (1 << 32) - 1
 MASK48: constant(uint256) = (1 << 48) - 1
 MASK64: constant(uint256) = (1 << 64) - 1
+MASK80: constant(uint256) = (1 << 80) - 1
 MASK96: constant(uint256) = (1 << 96) - 1
 MASK128: constant(uint256) = (1 << 128) - 1
 MASK160: constant(uint256) = (1 << 160) - 1
@@ -98,8 +108,11 @@ token: public(immutable(address))
 maxSupply: public(immutable(uint256))
 
 paused: public(bool)
-rate: public(HashMap[bytes3, uint256])
 storeCount: public(uint256)
+
+_rates: HashMap[bytes3, uint256]  # rate (bits 0..254) | paused mirror (bit 255)
+_currencies: DynArray[bytes3, MAX_CURRENCIES]
+_knownCurrency: HashMap[bytes3, bool]
 
 _tills: HashMap[address, uint256]
 _storeIndex: HashMap[bytes32, uint256]  # storeId -> index (1-based)
@@ -107,8 +120,9 @@ _storeIds: HashMap[uint256, bytes32]
 _storeInfo: HashMap[uint256, uint256]  # owner (0..159) | currency (160..183)
 _storeDay: HashMap[uint256, uint256]  # day (0..31) | used (32..127) | dailyCap (128..255)
 _roots: HashMap[address, HashMap[uint256, bytes32]]
-_batchMeta: HashMap[address, HashMap[uint256, uint256]]  # firstSeq (0..63) | count (64..)
-_unclaimed: HashMap[address, HashMap[uint256, uint256]]  # inverted claimed-bitmap, seq >> 8
+_batchMeta: HashMap[address, HashMap[uint256, uint256]]  # batch i at (i // 3, 80 * (i % 3)):
+#                                                          firstSeq (64 bits) | count (16 bits)
+_unclaimed: HashMap[address, HashMap[uint256, uint256]]  # word seq // 232: inverted bits | currency
 
 
 @deploy
@@ -136,7 +150,7 @@ def registerStore(storeId: bytes32, owner: address, currency: bytes3, dailyCap: 
     self._only_admin()
     assert storeId != empty(bytes32), "UnknownStore"
     assert owner != empty(address), "BadOwner"
-    assert currency != empty(bytes3), "BadCurrency"
+    self._know_currency(currency)
     idx: uint256 = self._storeIndex[storeId]
     if idx == 0:
         idx = self.storeCount + 1
@@ -155,22 +169,43 @@ def registerStore(storeId: bytes32, owner: address, currency: bytes3, dailyCap: 
 def setRate(currency: bytes3, rate: uint256):
     """@dev DSG wei per minor unit of `currency`; 0 disables claims in it."""
     self._only_admin()
-    self.rate[currency] = rate
+    assert rate < PAUSED_BIT, "BadRate"
+    self._know_currency(currency)
+    flag: uint256 = 0
+    if self.paused:
+        flag = PAUSED_BIT
+    self._rates[currency] = rate | flag
     log RateSet(currency=currency, rate=rate)
+
+
+@internal
+def _know_currency(currency: bytes3):
+    assert currency != empty(bytes3), "BadCurrency"
+    if not self._knownCurrency[currency]:
+        self._knownCurrency[currency] = True
+        self._currencies.append(currency)
+
+
+@internal
+def _set_paused(paused: bool):
+    self._only_admin()
+    self.paused = paused
+    for c: bytes3 in self._currencies:
+        if paused:
+            self._rates[c] |= PAUSED_BIT
+        else:
+            self._rates[c] &= ~PAUSED_BIT
+    log PauseSet(paused=paused)
 
 
 @external
 def pause():
-    self._only_admin()
-    self.paused = True
-    log PauseSet(paused=True)
+    self._set_paused(True)
 
 
 @external
 def unpause():
-    self._only_admin()
-    self.paused = False
-    log PauseSet(paused=False)
+    self._set_paused(False)
 
 
 @internal
@@ -208,14 +243,6 @@ def removeTill(till: address):
 
 
 # ---------------------------------------------------------------- hashing
-
-
-@internal
-@pure
-def _hash_pair(a: bytes32, b: bytes32) -> bytes32:
-    if convert(a, uint256) < convert(b, uint256):
-        return keccak256(concat(a, b))
-    return keccak256(concat(b, a))
 
 
 @internal
@@ -344,19 +371,22 @@ def _commit(till: address, firstSeq: uint64, leaves: Bytes[MAX_LEAVES_BYTES]) ->
     last: uint256 = unsafe_sub(unsafe_add(first, count), 1)
     batchIndex: uint256 = (t >> 64) & MASK64
     self._roots[till][batchIndex] = root
-    self._batchMeta[till][batchIndex] = first | (count << 64)
+    self._batchMeta[till][batchIndex // 3] |= (first | (count << 64)) << (80 * (batchIndex % 3))
     self._tills[till] = (t & ~SEQ_AND_COUNT) | last | (unsafe_add(batchIndex, 1) << 64)
 
-    # mark the batch's seqs committed-and-unclaimed (at most two bitmap words)
-    w0: uint256 = first >> 8
-    w1: uint256 = last >> 8
-    lo_mask: uint256 = max_value(uint256) << (first & 255)
-    hi_mask: uint256 = max_value(uint256) >> unsafe_sub(255, last & 255)
-    if w0 == w1:
-        self._unclaimed[till][w0] |= lo_mask & hi_mask
-    else:
-        self._unclaimed[till][w0] |= lo_mask
-        self._unclaimed[till][w1] |= hi_mask
+    # mark the batch's seqs committed-and-unclaimed (at most three bitmap words, as 256 > 232)
+    currency: uint256 = ((t >> 160) & MASK24) << BITS
+    w0: uint256 = first // BITS
+    w1: uint256 = last // BITS
+    lo: uint256 = first % BITS
+    for w: uint256 in range(w0, w0 + 3, bound=3):
+        hi: uint256 = BITS - 1
+        if w == w1:
+            hi = last % BITS
+        self._unclaimed[till][w] |= currency | (((1 << (hi + 1)) - 1) ^ ((1 << lo) - 1))
+        if w == w1:
+            break
+        lo = 0
 
     log BatchCommitted(till=till, batchIndex=batchIndex, firstSeq=firstSeq, count=convert(count, uint32), root=root)
     return batchIndex
@@ -416,7 +446,6 @@ def claim(
     signature: Bytes[65],
 ):
     """@dev Anyone may send it (a relayer); the claim key's signature fixes the recipient."""
-    assert not self.paused, "Paused"
     assert amount != 0, "NothingToClaim"
     assert recipient != empty(address), "BadRecipient"
 
@@ -425,20 +454,25 @@ def claim(
         till, convert(seq, uint256), convert(amount, uint256), convert(time, uint256), claimAddress
     )
     for p: bytes32 in proof:
-        node = self._hash_pair(node, p)
+        if convert(node, uint256) < convert(p, uint256):
+            node = keccak256(concat(node, p))
+        else:
+            node = keccak256(concat(p, node))
     assert node == root and root != empty(bytes32), "BadProof"
+
+    s: uint256 = convert(seq, uint256)
+    w: uint256 = s // BITS
+    bit: uint256 = 1 << (s % BITS)
+    bits: uint256 = self._unclaimed[till][w]
+    rate: uint256 = self._rates[convert(convert(bits >> BITS, uint24), bytes3)]
+    assert rate < PAUSED_BIT, "Paused"
+    assert rate != 0, "NoRate"
 
     assert self._recover(self._claim_digest(till, seq, recipient), signature) == claimAddress, "BadSignature"
 
-    w: uint256 = convert(seq, uint256) >> 8
-    bit: uint256 = 1 << (convert(seq, uint256) & 255)
-    bits: uint256 = self._unclaimed[till][w]
     assert bits & bit != 0, "AlreadyClaimed"
     self._unclaimed[till][w] = bits ^ bit
 
-    currency: bytes3 = convert(convert((self._tills[till] >> 160) & MASK24, uint24), bytes3)
-    rate: uint256 = self.rate[currency]
-    assert rate != 0, "NoRate"
     reward: uint256 = self._reward(convert(amount, uint256), rate, staticcall IToken(token).totalSupply())
     extcall IToken(token).mint(recipient, reward)
     log Claimed(till=till, seq=seq, recipient=recipient, reward=reward)
@@ -463,7 +497,7 @@ def batchCount(till: address) -> uint256:
 @view
 def batch(till: address, batchIndex: uint256) -> (uint64, uint32, bytes32):
     """@dev (firstSeq, count, root); zeros for a batch that does not exist."""
-    meta: uint256 = self._batchMeta[till][batchIndex]
+    meta: uint256 = (self._batchMeta[till][batchIndex // 3] >> (80 * (batchIndex % 3))) & MASK80
     return convert(meta & MASK64, uint64), convert(meta >> 64, uint32), self._roots[till][batchIndex]
 
 
@@ -473,7 +507,20 @@ def isClaimed(till: address, seq: uint64) -> bool:
     s: uint256 = convert(seq, uint256)
     if s == 0 or s > self._tills[till] & MASK64:
         return False
-    return self._unclaimed[till][s >> 8] & (1 << (s & 255)) == 0
+    return self._unclaimed[till][s // BITS] & (1 << (s % BITS)) == 0
+
+
+@external
+@view
+def rate(currency: bytes3) -> uint256:
+    """@dev DSG wei per minor unit of `currency`."""
+    return self._rates[currency] & ~PAUSED_BIT
+
+
+@external
+@view
+def currencies() -> DynArray[bytes3, MAX_CURRENCIES]:
+    return self._currencies
 
 
 @external
@@ -518,7 +565,7 @@ def previewReward(amount: uint256, currency: bytes3) -> uint256:
     supply: uint256 = staticcall IToken(token).totalSupply()
     if supply >= maxSupply:
         return 0
-    return self._reward(amount, self.rate[currency], supply)
+    return self._reward(amount, self._rates[currency] & ~PAUSED_BIT, supply)
 
 
 @external
