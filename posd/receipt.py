@@ -432,16 +432,24 @@ def print_escpos(receipt: Receipt, printer: Escpos, native_qr: bool | None = Non
 # PNG preview
 
 _FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
+# Monospace fonts with € £ and accents, regular and bold; Pillow's own font is the last resort
+# (it has no accented letters).
+_FONTS = (
+    ("DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf"),
+    ("LiberationMono-Regular.ttf", "LiberationMono-Bold.ttf"),
+    ("NotoSansMono-Regular.ttf", "NotoSansMono-Bold.ttf"),
+    ("FreeMono.ttf", "FreeMonoBold.ttf"),
+)
 _FONT_PX = 20
 _MARGIN = 16
 
 
 @lru_cache(maxsize=8)
 def _font(size: int, bold: bool) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    name = "DejaVuSansMono-Bold.ttf" if bold else "DejaVuSansMono.ttf"
-    for root in _FONT_DIRS:
-        for path in sorted(Path(root).rglob(name)) if Path(root).is_dir() else []:
-            return ImageFont.truetype(str(path), size)
+    for names in _FONTS:
+        for root in _FONT_DIRS:
+            for path in sorted(Path(root).rglob(names[bold])) if Path(root).is_dir() else []:
+                return ImageFont.truetype(str(path), size)
     return ImageFont.load_default(size=size)
 
 
