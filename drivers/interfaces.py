@@ -117,7 +117,7 @@ class EvdevInterface(Interface):
         if evdev is None:
             return []
         found = []
-        paths = self._paths() if self._paths else evdev.list_devices()
+        paths = self._paths() if self._paths else evdev.list_devices(writable=False)
         for path in paths:
             info = self.inspect(path)
             if info is not None and info.kind:
