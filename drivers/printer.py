@@ -16,7 +16,7 @@ import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from escpos.capabilities import get_profile
 from escpos.constants import (
@@ -33,6 +33,7 @@ from escpos.printer import File, Network, Serial, Usb
 from drivers.base import DeviceEvent, DeviceInfo, Driver, EventSink, Status
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DRIVERS = ("escpos-network", "escpos-usb", "escpos-serial", "escpos-file")
 DEFAULT_TIMEOUT_S = 5.0
@@ -267,6 +268,8 @@ def _explain(exc: BaseException, where: str, timeout: float) -> str:
     cause: BaseException = exc
     if isinstance(exc, DeviceNotFoundError):  # escpos wraps the OSError that says why
         cause = exc.__cause__ or exc.__context__ or exc
+    if isinstance(cause, socket.gaierror):
+        return f"{where}: host not found ({cause.strerror})"
     if isinstance(cause, ConnectionRefusedError):
         return f"{where}: connection refused"
     if isinstance(cause, TimeoutError) or "timeout" in type(cause).__name__.lower():
@@ -312,15 +315,20 @@ class PrinterDriver(Driver):
         self._status = Status.UNKNOWN
         self._detail = "not checked yet"
         self._answers: bool | None = None  # does this printer answer DLE EOT? learned once
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one job or check at a time
+        self._status_lock = threading.Lock()
 
     @classmethod
     def supported(cls, device: DeviceInfo) -> bool:
         return device.kind == "printer" and str(device.options.get("driver", "")) in DRIVERS
 
     @classmethod
-    def from_entry(cls, entry: dict[str, Any], emit: EventSink | None = None) -> PrinterDriver:
-        """Build from a config entry directly (no registry), e.g. for ``posd diag``."""
+    def from_entry(
+        cls, entry: dict[str, Any], emit: EventSink | None = None, profile: str | None = None
+    ) -> PrinterDriver:
+        """Build from a config entry directly (no registry), e.g. for ``posd diag``;
+        ``profile`` (e.g. ``[receipt] profile``) applies when the entry names none."""
+        entry = {**entry, "profile": profile} if profile and not entry.get("profile") else entry
         interface = {"escpos-network": "network", "escpos-serial": "serial"}.get(
             str(entry.get("driver")), "usb" if entry.get("driver") == "escpos-usb" else "file"
         )
@@ -360,8 +368,9 @@ class PrinterDriver(Driver):
         return info
 
     def _set(self, status: Status, detail: str) -> None:
-        changed = (status, detail) != (self._status, self._detail)
-        self._status, self._detail = status, detail
+        with self._status_lock:
+            changed = (status, detail) != (self._status, self._detail)
+            self._status, self._detail = status, detail
         if changed:
             if status is Status.PROBLEM:
                 log.warning("printer problem: %s", detail)
@@ -374,19 +383,12 @@ class PrinterDriver(Driver):
     def check(self) -> Status:
         """Open, ask, close: OK / PROBLEM (unreachable, offline, paper out) / UNKNOWN (can't ask)."""
         with self._lock:
-            printer = None
             try:
-                printer = self.connect()
-                printer.open()
-                status, detail = self._ask(printer)
+                status, detail = self._session(self._ask)
             except PrinterError as exc:
                 status, detail = Status.PROBLEM, exc.message
-            except Exception as exc:  # noqa: BLE001 - any failure to reach it is a problem
-                status, detail = Status.PROBLEM, _explain(exc, self.device.id, self.timeout)
-            finally:
-                _close(printer)
-            self._set(status, detail)
-            return status
+        self._set(status, detail)
+        return status
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -398,36 +400,50 @@ class PrinterDriver(Driver):
         second query after the job confirms it received everything (TCP alone cannot).
         Returns what ``_finish`` returns (the simulator: the file it wrote).
         """
+
+        def run(printer: Escpos) -> tuple[Path | None, Status, str]:
+            if self._answers is not False:
+                status, detail = self._ask(printer)
+                if status is Status.PROBLEM:
+                    raise PrinterError(f"{self.device.id}: {detail}")
+            render(printer)
+            if self._answers:
+                status, detail, answered = _query(printer, self.status_timeout)
+                if not answered:
+                    raise PrinterError(f"{self.device.id}: stopped answering during the job")
+                if status is Status.PROBLEM:
+                    raise PrinterError(f"{self.device.id}: {detail}")
+            else:
+                status, detail = Status.UNKNOWN, "sent; printer does not report status"
+            return self._finish(printer, job), status, detail
+
         with self._lock:
-            printer = None
             try:
-                printer = self.connect()
-                printer.open()
-                if self._answers is not False:
-                    status, detail = self._ask(printer)
-                    if status is Status.PROBLEM:
-                        raise PrinterError(f"{self.device.id}: {detail}")
-                render(printer)
-                if self._answers:
-                    status, detail, answered = _query(printer, self.status_timeout)
-                    if not answered:
-                        raise PrinterError(f"{self.device.id}: stopped answering during the job")
-                    if status is Status.PROBLEM:
-                        raise PrinterError(f"{self.device.id}: {detail}")
-                else:
-                    status, detail = Status.UNKNOWN, "sent; printer does not report status"
-                result = self._finish(printer, job)
+                result, status, detail = self._session(run)
             except PrinterError as exc:
-                self._set(Status.PROBLEM, exc.message)
-                raise
-            except Exception as exc:
-                message = _explain(exc, self.device.id, self.timeout)
-                self._set(Status.PROBLEM, message)
-                raise PrinterError(message) from exc
-            finally:
-                _close(printer)
-            self._set(status, detail)
-            return result
+                failure: PrinterError | None = exc
+            else:
+                failure = None
+        # status events go out after the lock is released: a listener may call check()
+        if failure is not None:
+            self._set(Status.PROBLEM, failure.message)
+            raise failure
+        self._set(status, detail)
+        return result
+
+    def _session(self, work: Callable[[Escpos], _T]) -> _T:
+        """Connect, open, ``work``, close; every failure becomes one clear ``PrinterError``."""
+        printer = None
+        try:
+            printer = self.connect()
+            printer.open()
+            return work(printer)
+        except PrinterError:
+            raise
+        except Exception as exc:
+            raise PrinterError(_explain(exc, self.device.id, self.timeout)) from exc
+        finally:
+            _close(printer)
 
 
 def _close(printer: Escpos | None) -> None:
@@ -435,5 +451,5 @@ def _close(printer: Escpos | None) -> None:
         return
     try:
         printer.close()
-    except Exception:  # noqa: BLE001 - closing a dead link must not hide the real error
+    except Exception:  # closing a dead link must not hide the real error
         log.debug("printer close failed", exc_info=True)

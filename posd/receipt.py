@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import qrcode
+from escpos.capabilities import get_profile
 from escpos.constants import QR_ECLEVEL_M
 from escpos.escpos import Escpos
 from PIL import Image, ImageDraw, ImageFont
@@ -326,8 +327,6 @@ def _tax_table(groups: list[TaxGroup], currency: str, w: int) -> list[Block]:
 
 def width_for_profile(profile: str | None) -> int:
     """Columns of font A for a python-escpos profile name (42 when it does not say)."""
-    from escpos.capabilities import get_profile
-
     try:
         columns = get_profile(profile).get_columns("a")
     except Exception:  # unknown profile or no font data: a safe 80 mm default
@@ -412,6 +411,7 @@ def print_escpos(receipt: Receipt, printer: Escpos, native_qr: bool | None = Non
             printer.set(align="center", bold=False, normal_textsize=True)
             style = None
             if native:
+                printer.ln()  # quiet zone: the printer draws the symbol without one
                 printer.qr(block.data, ec=QR_ECLEVEL_M, size=size, native=True)
                 printer.ln()
             else:
