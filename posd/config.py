@@ -14,17 +14,9 @@ from typing import Any
 
 import tomli_w
 
+from drivers.registry import device_from_config
+
 DEFAULT_PATH = Path("/etc/posd/posd.toml")
-DEVICE_KINDS = ("scanner", "card_reader", "printer", "drawer")
-DEVICE_DRIVERS = (
-    "serial",
-    "hid",
-    "escpos-network",
-    "escpos-usb",
-    "escpos-serial",
-    "escpos-file",
-    "simulated",
-)
 SECRET_KEYS = {"token", "passphrase", "private_key"}
 
 
@@ -180,23 +172,10 @@ def _validate(cfg: Config, src: str) -> None:
             raise bad("chain", name, "a 0x-prefixed 20-byte address", value)
     for i, dev in enumerate(cfg.device, start=1):
         where = f"{src}: [[device]] #{i}"
-        if dev.get("kind") not in DEVICE_KINDS:
-            raise ConfigError(
-                f"{where} kind: expected one of {', '.join(DEVICE_KINDS)}, got {dev.get('kind')!r}"
-            )
-        if dev.get("driver") not in DEVICE_DRIVERS:
-            raise ConfigError(
-                f"{where} driver: expected one of {', '.join(DEVICE_DRIVERS)}, got {dev.get('driver')!r}"
-            )
-        needs = {
-            "serial": "port",
-            "escpos-serial": "port",
-            "hid": "path",
-            "escpos-network": "host",
-            "escpos-file": "path",
-        }.get(dev["driver"])
-        if needs and not dev.get(needs):
-            raise ConfigError(f"{where} {needs}: required for driver {dev['driver']!r}")
+        try:
+            device_from_config(dev)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def from_dict(data: dict[str, Any], src: str = "<config>") -> Config:

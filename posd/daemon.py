@@ -196,7 +196,8 @@ class Daemon:
         self.m_print.set(self.spooler.queued())
 
     def scheduler_hint(self) -> None:
-        """A sale completed: the flusher may want to run early when the backlog is large."""
+        """A sale completed: count it; the flusher may want to run early on a large backlog."""
+        self.m_sales.inc()
         if self.scheduler is not None:
             self.scheduler.sale_completed()
 

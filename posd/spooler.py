@@ -43,7 +43,9 @@ class ReceiptBuilder:
     @classmethod
     def open(cls, config: Config) -> ReceiptBuilder:
         """For commands outside the daemon (`posd receipt`): same database, same key file."""
-        passphrase = keyfile.read_passphrase(config.till.passphrase_file, config.till.passphrase_env)
+        passphrase = keyfile.read_passphrase(
+            config.till.passphrase_file, config.till.passphrase_env
+        )
         keys = keyfile.load(config.key_file, passphrase)
         store = Store(config.db_path)
         chain_id = int(store.get_meta("chain_id", "0") or 0)
@@ -119,7 +121,10 @@ def make_printer(config: Config, simulate: bool, state_dir: Path) -> PrinterDriv
     if entry is not None or simulate:
         from drivers.sim_printer import SimulatedPrinter
 
-        return SimulatedPrinter.in_dir(state_dir / "printer")
+        directory = (entry or {}).get("dir") or state_dir / "printer"
+        return SimulatedPrinter.create(
+            directory, profile=(entry or {}).get("profile") or config.receipt.profile
+        )
     return None
 
 
@@ -135,7 +140,9 @@ class Spooler:
         self._thread: threading.Thread | None = None
 
     def builder(self) -> ReceiptBuilder:
-        return ReceiptBuilder(self.daemon.config, self.store, self.daemon.keys, self.daemon.chain_id or 0)
+        return ReceiptBuilder(
+            self.daemon.config, self.store, self.daemon.keys, self.daemon.chain_id or 0
+        )
 
     # -- queue ----------------------------------------------------------------------------------
     def reprint(self, seq: int) -> int:
@@ -214,10 +221,12 @@ class Spooler:
                 "UPDATE print_jobs SET attempts = attempts + 1, last_error = ?, next_try = ? WHERE id = ?",
                 (exc.message, time.time() + backoff, job_id),
             )
-            self.daemon.bus.publish("print_failed", {"seq": seq, "job": job_id, "error": exc.message})
+            self.daemon.bus.publish(
+                "print_failed", {"seq": seq, "job": job_id, "error": exc.message}
+            )
             return False
-        if written is not None:
-            render_png(receipt).save(Path(written).with_suffix(".png"))
+        if written is not None and hasattr(self.printer, "save_preview"):
+            self.printer.save_preview(Path(written), render_png(receipt))
         self.store.execute(
             "UPDATE print_jobs SET state = 'printed', printed_at = ?, attempts = attempts + 1, "
             "last_error = '' WHERE id = ?",
