@@ -258,7 +258,7 @@ def layout(receipt: Receipt) -> list[Block]:
     for line in receipt.lines:
         mark = letter[_decimal(line.tax_rate).normalize()]
         rows(_lr(line.name, f"{money(line.total)} {mark}", w))
-        if not (isinstance(line.qty, int) and line.qty == 1):
+        if _decimal(line.qty) != 1:  # one piece needs no "1 x" line (qty may be Decimal("1"))
             rows(_wrap(f"  {_format_qty(line.qty)} x {money(line.unit_price)}", w))
     blocks.append(Rule())
 

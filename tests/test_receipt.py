@@ -138,6 +138,10 @@ def test_layout_order_and_content() -> None:
     assert any(t.startswith("Crème brûlée") and t.endswith("€7.00 A") for t in body)
     assert "  2 x €3.50" in body and "  0.532 x €2.99" in body
     assert not any(t.startswith("  1 x") for t in body)  # quantity 1 needs no second line
+    from_db = make_receipt(lines=[ReceiptLine("Brötchen", Decimal("1"), 375, 375, Decimal("7"))])
+    assert not any(t.startswith("  1 x") for t in texts(layout(from_db)))
+    two = make_receipt(lines=[ReceiptLine("Brötchen", Decimal("2.000"), 375, 750, "7")])
+    assert "  2 x €3.75" in texts(layout(two))
     total = next(b for b in blocks if isinstance(b, Text) and b.text.startswith("TOTAL"))
     assert total.double and total.text.endswith("€12.34")
     assert any(t.startswith("Change") and t.endswith("€8.66") for t in body)
