@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .base import DeviceInfo, Driver
 from .lines import terminator_bytes
+
+log = logging.getLogger(__name__)
 
 KINDS = ("scanner", "card_reader", "printer", "drawer")
 # config `driver` -> DeviceInfo.interface, and the kinds it may serve
@@ -73,8 +76,11 @@ class Registry:
         with self._lock:
             pending, self._pending = self._pending, []
         for name in pending:
-            if importlib.util.find_spec(name) is not None:
-                importlib.import_module(name)
+            try:
+                if importlib.util.find_spec(name) is not None:
+                    importlib.import_module(name)
+            except Exception:  # a broken printer module must not take the scanners down
+                log.exception("cannot load driver module %s", name)
 
 
 REGISTRY = Registry(BUILTIN_MODULES)
