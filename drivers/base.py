@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(str, Enum):  # noqa: UP042 - StrEnum would change str(Status.OK)
     """Tri-state device health: never a guess."""
 
     OK = "ok"
