@@ -31,6 +31,7 @@ from escpos.exceptions import DeviceNotFoundError
 from escpos.printer import File, Network, Serial, Usb
 
 from drivers.base import DeviceEvent, DeviceInfo, Driver, EventSink, Status
+from drivers.registry import register
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -296,6 +297,7 @@ def _no_events(event: object) -> None:
     """Default sink for drivers built outside a registry."""
 
 
+@register
 class PrinterDriver(Driver):
     """One ESC/POS printer from a ``[[device]]`` entry (in ``DeviceInfo.options``).
 

@@ -18,6 +18,7 @@ from escpos.printer import Dummy
 
 from drivers.base import DeviceInfo, EventSink, Status
 from drivers.printer import PrinterDriver, PrinterError
+from drivers.registry import register
 
 
 class _Png(Protocol):
@@ -33,8 +34,13 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+@register
 class SimulatedPrinter(PrinterDriver):
-    """A printer that always works unless told otherwise; status OK (PROBLEM when offline)."""
+    """A printer that always works unless told otherwise; status OK (PROBLEM when offline).
+
+    Without a directory (``dir`` option or device path) jobs are kept in memory only
+    (``outputs``) and ``print_job`` returns None.
+    """
 
     name = "simulated"
     priority = 0
@@ -42,11 +48,10 @@ class SimulatedPrinter(PrinterDriver):
     def __init__(self, device: DeviceInfo, emit: EventSink | None = None) -> None:
         super().__init__(device, emit)
         directory = device.options.get("dir") or device.path
-        if not directory:
-            raise PrinterError("the simulated printer needs a directory ('dir')")
-        self.directory = Path(directory) / "receipts"
+        self.directory = Path(directory) / "receipts" if directory else None
         self.profile = device.options.get("profile") or "default"
         self.jobs: list[Path] = []
+        self.outputs: list[bytes] = []
         self._online = True
         self._fail = 0
         self._fail_message = ""
@@ -115,9 +120,12 @@ class SimulatedPrinter(PrinterDriver):
     def _read_status(query: bytes, timeout: float) -> bytes:
         return b"\x12"  # online, paper adequate (fixed bits only)
 
-    def _finish(self, printer: Escpos, job: str) -> Path:
+    def _finish(self, printer: Escpos, job: str) -> Path | None:
         """Keep the bytes: ``<job>.bin``, or ``<job>-copyN.bin`` when that job printed before."""
         assert isinstance(printer, Dummy)
+        self.outputs.append(printer.output)
+        if self.directory is None:
+            return None
         self.directory.mkdir(parents=True, exist_ok=True)
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in job) or "job"
         path, copy = self.directory / f"{stem}.bin", 0
@@ -146,4 +154,4 @@ class SimulatedPrinter(PrinterDriver):
     @property
     def last_output(self) -> bytes:
         """Bytes of the latest job, for tests."""
-        return self.jobs[-1].read_bytes() if self.jobs else b""
+        return self.outputs[-1] if self.outputs else b""

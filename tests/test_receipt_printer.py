@@ -248,5 +248,15 @@ def test_simulated_printer_from_registry_device(tmp_path: Path) -> None:
     out = sim.print_job(lambda p: p.textln("hello"), job="../../etc/x")
     assert out.parent == tmp_path / "receipts"  # the job name cannot escape the directory
     assert isinstance(sim.connect(), Dummy)
-    with pytest.raises(PrinterError):
-        SimulatedPrinter(DeviceInfo("s", "printer", "simulated"), lambda event: None)
+    memory = SimulatedPrinter(DeviceInfo("s", "printer", "simulated"), lambda event: None)
+    assert memory.print_job(lambda p: p.textln("hi"), job="1") is None
+    assert memory.last_output.endswith(b"hi\n")
+
+
+def test_registry_picks_the_printer_drivers(tmp_path: Path) -> None:
+    from drivers.registry import driver_for_config
+
+    _, cls = driver_for_config({"kind": "printer", "driver": "escpos-network", "host": "h"})
+    assert cls is PrinterDriver
+    _, cls = driver_for_config({"kind": "printer", "driver": "simulated", "dir": str(tmp_path)})
+    assert cls is SimulatedPrinter
