@@ -63,6 +63,12 @@ def test_register_rejects_incomplete_classes():
         reg.register(object)  # type: ignore[arg-type]
 
 
+def test_device_manager_reachable_from_registry():
+    from drivers import registry
+
+    assert registry.DeviceManager is DeviceManager
+
+
 def test_builtin_drivers_are_registered():
     names = {(c.kind, c.name) for c in REGISTRY.drivers()}
     assert {("scanner", "serial"), ("scanner", "hid"), ("card_reader", "serial")} <= names

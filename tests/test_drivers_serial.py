@@ -258,4 +258,4 @@ def test_latency_pty_to_event(pty):
     lat.sort()
     p99 = lat[int(len(lat) * 0.99) - 1]
     print(f"pty->Scan median {statistics.median(lat) * 1e3:.3f} ms p99 {p99 * 1e3:.3f} ms")
-    assert p99 < 0.02  # generous for loaded CI; the bench holds the 2 ms line
+    assert p99 < 0.05  # generous for a loaded CI box; the bench holds the 2 ms line
