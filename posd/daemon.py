@@ -24,7 +24,6 @@ from posd import identity
 from posd import keys as keyfile
 from posd.api import create_app
 from posd.catalog import DEMO_PRODUCTS, Catalog
-from posd.claimcode import ClaimPayload, claim_key
 from posd.config import Config
 from posd.events import EventBus
 from posd.outbox import Outbox
@@ -149,20 +148,11 @@ class Daemon:
 
     # -- what the API asks ----------------------------------------------------------------------
     def claim_url(self, seq: int) -> str:
-        row = self.store.one("SELECT amount, time, claim_address FROM proofs WHERE seq = ?", (seq,))
-        if row is None or not self.config.chain.mining_address:
+        """The claim URL of a sale, derived again (answered once, to the caller that sold)."""
+        row = self.store.one("SELECT amount, time FROM proofs WHERE seq = ?", (seq,))
+        if row is None:
             return ""
-        payload = ClaimPayload(
-            chain_id=self.chain_id or 0,
-            contract=self.config.chain.mining_address,
-            till=self.keys.address,
-            seq=seq,
-            amount=row[0],
-            currency=self.config.store.currency,
-            time=row[1],
-            claim_key=claim_key(self.keys.claim_seed, self.keys.address, seq),
-        )
-        return payload.url(self.config.receipt.claim_base_url)
+        return self.spooler.builder().claim_url(seq, row[0], self.config.store.currency, row[1])
 
     def queue_status(self) -> dict[str, Any]:
         status = self.outbox.counts()
