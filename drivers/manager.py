@@ -198,7 +198,11 @@ class DeviceManager:
                 log.exception("device poll failed")
 
     def _add(self, device: DeviceInfo, cls: type[Driver], source: Interface) -> None:
-        driver = cls(device, self._emit)
+        try:
+            driver = cls(device, self._emit)
+        except Exception:  # one bad device must not stop the others being detected
+            log.exception("driver %s cannot take %s", cls.name, device.id)
+            return
         with self._table:
             self._slots[device.id] = _Slot(device, driver, source)
         self._emit(DeviceEvent(device.id, "added", Status.UNKNOWN, cls.name))
