@@ -67,6 +67,7 @@ class DeviceManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._running = False
+        self._reserved: set[str] = set()
 
     # -- public API ------------------------------------------------------------------------------
     def attach(self, entry: Mapping[str, Any]) -> DeviceInfo:
@@ -85,6 +86,11 @@ class DeviceManager:
     def attach_all(self, entries: Iterable[Mapping[str, Any]]) -> list[DeviceInfo]:
         """``attach`` each entry; the first bad one raises (nothing after it is attached)."""
         return [self.attach(e) for e in entries]
+
+    def reserve(self, paths: Iterable[str]) -> None:
+        """Ports that auto-detection must leave alone (e.g. a printer driven elsewhere)."""
+        with self._ops:
+            self._reserved |= {_real(p) for p in paths if p}
 
     def detach(self, device_id: str) -> bool:
         """Stop and forget a device (configured or detected). True if it was known."""
@@ -146,7 +152,7 @@ class DeviceManager:
                 if slot.missed >= self.missed_polls:
                     log.info("device %s gone after %d missed polls", device_id, slot.missed)
                     self._remove(device_id)
-            reserved = self.configured.paths()
+            reserved = self.configured.paths() | self._reserved
             for device_id, (device, iface) in seen.items():
                 if device_id in self._slots:
                     continue

@@ -250,6 +250,14 @@ def test_configured_path_is_not_auto_claimed(fake, tmp_path):
     mgr.stop()
 
 
+def test_reserved_paths_are_left_alone(fake, tmp_path):
+    mgr, iface, _ = fake
+    iface.present = [DeviceInfo("sn-7", "scanner", "fake", str(tmp_path / "ttyUSB0"))]
+    mgr.reserve([str(tmp_path / "ttyUSB0")])
+    mgr.start()
+    assert ids(mgr) == []
+
+
 def test_manager_simulated_devices_and_sink_errors():
     events: list = []
 
