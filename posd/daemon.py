@@ -7,6 +7,7 @@ chain link (only needed to bind a till whose database was lost), then devices an
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -224,6 +225,10 @@ class Daemon:
         port = self.start_api()
         if self.sim is not None:
             self.sim.record(port)
+        # Everything loaded so far lives until exit: keep it out of the cyclic GC's way, so a
+        # collection during a scan walks only new objects (p99 scan latency stays < 2 ms).
+        gc.collect()
+        gc.freeze()
         return port
 
     def _start_devices(self) -> None:
