@@ -222,12 +222,14 @@ def test_check_is_tri_state() -> None:
 def test_silent_printer_prints_and_status_stays_unknown() -> None:
     receipt = make_receipt()
     with FakePrinter(answer_status=False) as fake:
-        driver = driver_for(fake, "TM-T88III")
+        driver = driver_for(fake, "TM-T88III", status_timeout_s=1.5)
+        started = time.monotonic()
         driver.print_job(lambda p: print_escpos(receipt, p))
+        assert time.monotonic() - started >= 1.5  # waited once for a status reply
         assert driver.status() is Status.UNKNOWN
         started = time.monotonic()
         driver.print_job(lambda p: print_escpos(receipt, p))
-        assert time.monotonic() - started < 0.25  # learned: no second wait for a status reply
+        assert time.monotonic() - started < 1.0  # learned: no second wait
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline and b"\x1dV" not in fake.jobs[-1]:
             time.sleep(0.01)
