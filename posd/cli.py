@@ -29,6 +29,7 @@ class AppContext:
                 self._config = configmod.load(self.config_path, self.state_dir)
             except ConfigError as exc:
                 raise click.ClickException(str(exc)) from None
+            configmod.apply_recorded(self._config)
         return self._config
 
 

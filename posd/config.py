@@ -6,6 +6,7 @@ was expected, so a store owner can fix it without reading code.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -251,3 +252,22 @@ def write_toml(path: Path, data: dict[str, Any], mode: int = 0o640) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+RECORDED = "simulate.json"
+
+
+def apply_recorded(cfg: Config) -> None:
+    """Use what a `--simulate` daemon recorded in the state dir (RPC URL, contracts, API token)."""
+    try:
+        rec = json.loads((cfg.state_dir / RECORDED).read_text())
+    except (OSError, ValueError):
+        return
+    if not cfg.chain.rpc_url:
+        cfg.chain.rpc_url = rec.get("rpc_url", "")
+        cfg.chain.mining_address = cfg.chain.mining_address or rec.get("mining_address", "")
+        cfg.chain.token_address = cfg.chain.token_address or rec.get("token_address", "")
+    if not cfg.api.token:
+        cfg.api.token = rec.get("api_token", "")
+    if "api_port" in rec and "api.port" not in cfg.explicit:
+        cfg.api.port = int(rec["api_port"])

@@ -18,6 +18,7 @@ from eth_account import Account
 from web3 import Web3
 
 from posd import contracts
+from posd.config import RECORDED
 from posd.devchain import Anvil
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("posd.simulate")
 # anvil's first well-known dev account (mnemonic "test test ... junk"): dev chains only
 DEV_ADMIN_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-SETTINGS = "simulate.json"
+SETTINGS = RECORDED
 DAILY_CAP = 10**15  # minor units: no cap in practice on a demo chain
 
 
