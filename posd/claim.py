@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from posd import proof
 from posd.claimcode import ClaimPayload
@@ -233,7 +234,7 @@ def claim(
     except ChainError as exc:
         code = {"AlreadyClaimed": "already_claimed", "Paused": "paused"}.get(exc.reason or "")
         raise ClaimError(code or "reverted", f"claim failed: {exc}") from exc
-    events = mining.events.Claimed().process_receipt(receipt)
+    events = mining.events.Claimed().process_receipt(receipt, errors=DISCARD)
     reward = int(events[0]["args"]["reward"]) if events else 0
     return ClaimResult(
         tx_hash=receipt["transactionHash"].to_0x_hex(),

@@ -34,6 +34,11 @@ DEV_KEYS = (
     "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
     "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
     "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
 )
 DEV_CHAIN_ID = 31337
 
@@ -87,10 +92,21 @@ def quarantine_state_file(path: Path) -> Path | None:
     """Move an empty or corrupt state file aside (returns its new path), so anvil can start."""
     if not path.exists() or _state_file_ok(path):
         return None
+    return _move_aside(path, "unreadable (interrupted write?)")
+
+
+def _move_aside(path: Path, why: str) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}-{os.getpid()}")
+    n = 0
+    while True:
+        aside = path.with_name(
+            f"{path.name}.corrupt-{stamp}-{n}" if n else f"{path.name}.corrupt-{stamp}"
+        )
+        if not aside.exists():
+            break
+        n += 1
     path.rename(aside)
-    log.warning("anvil state file %s is unreadable (interrupted write?): moved to %s", path, aside)
+    log.warning("anvil state file %s is %s: moved to %s", path, why, aside)
     return aside
 
 
@@ -130,13 +146,23 @@ class Anvil:
         return cmd + self.extra_args
 
     def start(self) -> Anvil:
+        """Start and wait for eth_chainId; a state file anvil refuses is moved aside, once."""
         if self.proc is not None and self.proc.poll() is None:
             return self
-        if self.port == 0:
-            self.port = free_port()
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             quarantine_state_file(self.state_file)
+        try:
+            return self._start_once()
+        except AnvilError:
+            if self.state_file is None or not self.state_file.exists() or self.running:
+                raise
+            _move_aside(self.state_file, "refused by anvil")
+            return self._start_once()
+
+    def _start_once(self) -> Anvil:
+        if self.port == 0:
+            self.port = free_port()
         cmd = self.command()
         # output to temp files, not pipes: a chatty anvil must never block on a full pipe
         self._stdout = tempfile.TemporaryFile()
