@@ -160,7 +160,7 @@ def registerStore(storeId: bytes32, owner: address, currency: bytes3, dailyCap: 
     else:
         assert (self._storeInfo[idx] >> 160) & MASK24 == convert(currency, uint256), "CurrencyFixed"
     self._storeInfo[idx] = convert(owner, uint256) | (convert(currency, uint256) << 160)
-    cap: uint256 = min(dailyCap, MASK128)
+    cap: uint256 = min(dailyCap, MASK96)  # so used (<= cap) always fits its 96 bits
     self._storeDay[idx] = (self._storeDay[idx] & MASK128) | (cap << 128)
     log StoreRegistered(storeId=storeId, owner=owner, currency=currency, dailyCap=dailyCap)
 

@@ -482,3 +482,10 @@ def test_bad_max_supply():
     with boa.env.anchor():
         with reason("BadMaxSupply"):
             deploy(max_supply=0)
+
+
+def test_unlimited_cap_is_clamped(world):
+    world.mining.registerStore(world.store, world.owner, b"EUR", 2**256 - 1)
+    assert world.mining.store(world.store)[2] == 2**96 - 1
+    world.commit(amounts=(proof.MAX_AMOUNT,) * 3)
+    assert world.mining.store(world.store)[3] == 3 * proof.MAX_AMOUNT
