@@ -163,7 +163,7 @@ def test_simulate_end_to_end(tmp_path: Path) -> None:
 
         w3 = Web3(Web3.HTTPProvider(lines["rpc"]))
         assert w3.eth.get_code(payload.contract), "the QR names the deployed mining contract"
-        assert (tmp_path / "printer" / "receipts" / "1.png").exists()
+        wait_for((tmp_path / "printer" / "receipts" / "1.png").exists, what="the PNG preview")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
