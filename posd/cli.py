@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 
 from posd import config as configmod
 from posd import keys as keyfile
-from posd.config import Config, ConfigError
-
-
-@dataclass
-class AppContext:
-    config_path: Path | None
-    state_dir: str | None
-    _config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            try:
-                self._config = configmod.load(self.config_path, self.state_dir)
-            except ConfigError as exc:
-                raise click.ClickException(str(exc)) from None
-            configmod.apply_recorded(self._config)
-        return self._config
-
-
-def emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
-    else:
-        click.echo(text if text is not None else json.dumps(data, indent=2, default=str))
-
-
-def fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+from posd.cli_common import AppContext, emit, fail
+from posd.config import ConfigError
 
 
 @click.group()
@@ -269,8 +238,13 @@ def _register_optional(module: str, *names: str) -> None:
             main.add_command(command)
 
 
-_register_optional("posd.cli_ops", "queue", "flush", "devices", "diag")
+_register_optional("posd.cli_ops", "devices", "diag")
+_register_optional("posd.cli_flush", "queue", "flush")
 _register_optional("posd.cli_chain", "chain", "claim")
+if "chain" in main.commands:
+    from posd.cli_ops import chain_status
+
+    main.commands["chain"].add_command(chain_status)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import click
 from drivers import diag as hwdiag
 from drivers.printer import PrinterDriver
 from posd import keys as keyfile
-from posd.cli import AppContext, emit
+from posd.cli_common import AppContext, emit
 from posd.config import Config
 
 
@@ -161,3 +161,55 @@ def diag(obj: AppContext, as_json: bool, probe: tuple[str, ...], probe_seconds: 
             click.echo(f"[{c['status']:>4}] {c['check']}: {c['detail']}")
     if failed:
         sys.exit(1)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--rpc", help="RPC URL (default: [chain] rpc_url).")
+@click.pass_obj
+def chain_status(obj: AppContext, as_json: bool, rpc: str | None) -> None:
+    """The till on chain: authorized, nextSeq on chain vs locally. Binds a till whose database was lost."""
+    from web3 import Web3
+
+    from posd import contracts, identity
+    from posd.store import Store
+
+    cfg = obj.config
+    rpc_url = rpc or cfg.chain.rpc_url
+    if not rpc_url or not cfg.chain.mining_address:
+        raise click.ClickException("set [chain] rpc_url and mining_address (or pass --rpc)")
+    try:
+        passphrase = keyfile.read_passphrase(cfg.till.passphrase_file, cfg.till.passphrase_env)
+        keys = keyfile.load(cfg.key_file, passphrase)
+    except keyfile.KeyFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+    mining = contracts.mining_contract(w3, cfg.chain.mining_address)
+    try:
+        next_chain = int(mining.functions.nextSeq(keys.address).call())
+        authorized = bool(mining.functions.isTill(keys.address).call())
+        balance = w3.eth.get_balance(keys.address)
+        chain_id = w3.eth.chain_id
+    except Exception as exc:  # noqa: BLE001 - offline: say so, plainly
+        raise click.ClickException(
+            f"{rpc_url}: cannot read the chain: {type(exc).__name__}: {exc}"
+        ) from None
+    store = Store(cfg.db_path)
+    try:
+        keys, state = identity.ensure_bound(
+            store, keys, cfg.key_file, passphrase, lambda _till: next_chain
+        )
+        next_local = int(store.get_meta("next_seq", "0") or 0)
+    finally:
+        store.close()
+    result = {
+        "till": keys.address,
+        "authorized": authorized,
+        "next_seq_chain": next_chain,
+        "next_seq_local": next_local,
+        "state": state,
+        "chain_id": chain_id,
+        "mining": cfg.chain.mining_address,
+        "gas_balance_wei": balance,
+    }
+    emit(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))

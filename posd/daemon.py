@@ -110,13 +110,13 @@ class Daemon:
     # -- start-up pieces ------------------------------------------------------------------------
     def _load_keys(self) -> keyfile.TillKeys:
         path = self.config.key_file
+        if self.simulate and self.catalog.count() == 0:
+            self.catalog.upsert(DEMO_PRODUCTS)
         if not path.exists() and self.simulate:
             keys = keyfile.generate()
             keyfile.save(path, keys)
             if self.store.get_meta("till_address") is None:
                 identity.bind_new(self.store, keys)
-            if self.catalog.count() == 0:
-                self.catalog.upsert(DEMO_PRODUCTS)
             return keys
         return keyfile.load(path, self.passphrase)
 

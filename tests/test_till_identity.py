@@ -1,0 +1,128 @@
+"""A till never reuses a seq: a key file its database does not know gets a new claim seed and
+waits for the chain's nextSeq before it sells (DESIGN §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from daemon_util import Client
+
+from posd import config as configmod
+from posd import keys as keyfile
+from posd.catalog import DEMO_PRODUCTS
+from posd.daemon import Daemon
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_unknown_key_file_offline_refuses_to_sell(tmp_path: Path) -> None:
+    cfg = configmod.load(None, state_dir=str(tmp_path))
+    cfg.device = [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
+    cfg.chain.rpc_url = "http://127.0.0.1:9"  # nothing there: offline
+    cfg.chain.mining_address = "0x" + "11" * 20
+    old = keyfile.generate()
+    keyfile.save(cfg.key_file, old)  # a key file, but no database: the database was lost
+    daemon = Daemon(cfg)
+    port = daemon.start()
+    try:
+        assert daemon.till_state == "unsynced"
+        new = keyfile.load(cfg.key_file)
+        assert new.private_key == old.private_key and new.claim_seed != old.claim_seed
+        daemon.catalog.upsert(DEMO_PRODUCTS)
+        client = Client(f"http://127.0.0.1:{port}", daemon.api_token)
+        assert client.post("/api/scan", {"code": "4006381333931"})[0] == 200
+        status, body = client.post("/api/sale/pay", {"tender": "cash", "amount": 500})
+        assert status == 409 and body["error"]["code"] == "till_not_synced"
+        assert "posd chain status" in body["error"]["message"]
+        assert daemon.store.one("SELECT count(*) FROM sales")[0] == 0
+    finally:
+        daemon.stop()
+
+
+def start_simulate(state: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posd.cli", "--state-dir", str(state), "run", "--simulate"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    lines: dict[str, str] = {}
+    deadline = time.monotonic() + 90
+    while "ready" not in lines and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(proc.stderr.read())
+        key, _, value = line.strip().partition(": ")
+        lines[key] = value
+    return proc, lines
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+
+
+def test_lost_database_continues_from_chain_with_a_new_seed(tmp_path: Path) -> None:
+    proc, lines = start_simulate(tmp_path)
+    try:
+        client = Client(lines["api"], lines["token"])
+        for _ in range(3):
+            client.post("/api/scan", {"code": "5000112637922"})
+            assert client.post("/api/sale/pay", {"tender": "cash", "amount": 200})[0] == 200
+    finally:
+        stop(proc)
+    seed_before = keyfile.load(tmp_path / "till.key").claim_seed
+    for name in ("posd.db", "posd.db-wal", "posd.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    proc, lines = start_simulate(tmp_path)
+    try:
+        client = Client(lines["api"], lines["token"])
+        status = client.get("/api/status")[1]
+        assert status["state"] == "ready"
+        assert keyfile.load(tmp_path / "till.key").claim_seed != seed_before
+        from web3 import Web3
+
+        from posd import contracts
+
+        rec = json.loads((tmp_path / "simulate.json").read_text())
+        mining = contracts.mining_contract(
+            Web3(Web3.HTTPProvider(rec["rpc_url"])), rec["mining_address"]
+        )
+        chain_next = mining.functions.nextSeq(status["till"]).call()
+        client.post("/api/scan", {"code": "5000112637922"})
+        status, done = client.post("/api/sale/pay", {"tender": "cash", "amount": 200})
+        assert status == 200 and done["seq"] == chain_next
+    finally:
+        stop(proc)
+
+
+def test_power_cut_leaves_nothing_that_blocks_the_next_start(tmp_path: Path) -> None:
+    proc, lines = start_simulate(tmp_path)
+    client = Client(lines["api"], lines["token"])
+    client.post("/api/scan", {"code": "5000112637922"})
+    assert client.post("/api/sale/pay", {"tender": "cash", "amount": 200})[0] == 200
+    anvil_pids = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+    ).stdout.split()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    for pid in anvil_pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc, lines = start_simulate(tmp_path)
+    try:
+        client = Client(lines["api"], lines["token"])
+        client.post("/api/scan", {"code": "5000112637922"})
+        status, done = client.post("/api/sale/pay", {"tender": "cash", "amount": 200})
+        assert status == 200 and done["seq"] == 2
+    finally:
+        stop(proc)
