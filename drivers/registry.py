@@ -27,6 +27,7 @@ CONFIG_DRIVERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "escpos-network": ("network", ("printer", "drawer")),
     "escpos-usb": ("usb", ("printer", "drawer")),
     "escpos-serial": ("serial", ("printer", "drawer")),
+    "escpos-file": ("file", ("printer", "drawer")),
     "simulated": ("simulated", KINDS),
 }
 # Modules whose import registers the built-in drivers; missing optional ones are skipped.
@@ -163,7 +164,7 @@ def device_from_config(entry: Mapping[str, Any]) -> DeviceInfo:
     if driver in ("serial", "escpos-serial"):
         path = _str(entry, "port", required=True)
         options["baudrate"] = _int(entry, "baudrate", 9600, 50, 4_000_000)
-    elif driver == "hid":
+    elif driver in ("hid", "escpos-file"):
         path = _str(entry, "path", required=True)
     elif driver == "escpos-network":
         host = _str(entry, "host", required=True)
