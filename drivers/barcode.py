@@ -31,13 +31,17 @@ AIM_SYMBOLOGIES: dict[str, str] = {
 _AIM_RE = re.compile(r"\](?P<code>[A-Za-z])(?P<mod>[0-9A-Za-z])")
 
 
+def gtin_check_digit(body: str) -> int:
+    """GS1 mod-10 check digit for the digits before it (weights 3,1,3,… from the right)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10
+
+
 def gtin_check_ok(digits: str) -> bool:
-    """Mod-10 check of EAN-8/UPC-A/EAN-13/GTIN-14 (weights 3,1 from the right, check excluded)."""
+    """Mod-10 check of EAN-8/UPC-A/EAN-13/GTIN-14."""
     if len(digits) < 2 or not digits.isascii() or not digits.isdigit():
         return False
-    body, check = digits[:-1], int(digits[-1])
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
+    return gtin_check_digit(digits[:-1]) == int(digits[-1])
 
 
 def upce_to_upca(upce: str) -> str:

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drivers.barcode import gtin_check_digit, upce_to_upca
+
+__all__ = ["BadBarcode", "Parsed", "gtin_check_digit", "parse", "upce_to_upca"]
+
 
 class BadBarcode(ValueError):
     """A code that cannot be a valid retail barcode (wrong check digit, bad UPC-E, …)."""
-
-
-def gtin_check_digit(body: str) -> int:
-    """GS1 mod-10 check digit for the digits before it (weights 3,1,3,… from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
-
-
-def upce_to_upca(code: str) -> str:
-    """Expand an 8-digit UPC-E (number system 0/1) to its 12-digit UPC-A."""
-    ns, d, check = code[0], code[1:7], code[7]
-    if ns not in "01":
-        raise BadBarcode(f"UPC-E {code}: number system must be 0 or 1")
-    last = d[5]
-    if last in "012":
-        body = d[0:2] + last + "0000" + d[2:5]
-    elif last == "3":
-        body = d[0:3] + "00000" + d[3:5]
-    elif last == "4":
-        body = d[0:4] + "00000" + d[4]
-    else:
-        body = d[0:5] + "0000" + last
-    return ns + body + check
 
 
 @dataclass(frozen=True)
