@@ -94,6 +94,45 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
         BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
     """,
+    # 2: the flusher's batches and every transaction it signed (posd/flusher.py)
+    """
+    CREATE TABLE batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        till TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        root TEXT NOT NULL,
+        state TEXT NOT NULL,
+        nonce INTEGER,
+        gas INTEGER,
+        max_fee INTEGER,
+        priority_fee INTEGER,
+        raw_tx TEXT,
+        tx_hashes TEXT NOT NULL DEFAULT '[]',
+        sent_at REAL,
+        tx_hash TEXT,
+        block_number INTEGER,
+        block_hash TEXT,
+        batch_index INTEGER,
+        gas_used INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX batches_state ON batches(state, nonce);
+    CREATE INDEX batches_first ON batches(first_seq);
+    CREATE TABLE tx_attempts (
+        tx_hash TEXT PRIMARY KEY,
+        batch_id INTEGER NOT NULL REFERENCES batches(id),
+        nonce INTEGER NOT NULL,
+        max_fee INTEGER NOT NULL,
+        priority_fee INTEGER NOT NULL,
+        raw_tx TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX tx_attempts_nonce ON tx_attempts(nonce);
+    CREATE INDEX proofs_batch ON proofs(batch_id);
+    """,
 ]
 
 
