@@ -1,0 +1,213 @@
+"""Cashier and technician pages in headless Chromium against a real in-process daemon.
+
+Why a real browser: the pages authorize the API only through the HttpOnly ``posd_token``
+cookie, react to the SSE stream, and must never show the claim URL — only a browser proves all
+three. Needs the Debian ``chromium`` package (/usr/bin/chromium) and the ``playwright`` PyPI
+package (its bundled browsers are not used or downloaded).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from posd import config as configmod
+from posd import identity
+from posd import keys as keyfile
+from posd.catalog import DEMO_PRODUCTS, Catalog
+from posd.daemon import Daemon
+from posd.store import Store
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 10_000
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium missing (apt-get install -y chromium)"
+)
+
+
+@pytest.fixture
+def till(tmp_path: Path) -> Iterator[tuple[Daemon, str]]:
+    """A bound till with the demo catalog, a simulated printer and the API on a free port."""
+    cfg = configmod.load(None, state_dir=str(tmp_path))
+    cfg.device = [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
+    cfg.api.port = 0
+    cfg.explicit.add("api.port")
+    keys = keyfile.generate()
+    keyfile.save(cfg.key_file, keys)
+    store = Store(cfg.db_path)
+    identity.bind_new(store, keys)
+    Catalog(store).upsert(DEMO_PRODUCTS)
+    store.close()
+    daemon = Daemon(cfg, simulate=False)
+    port = daemon.start()
+    try:
+        yield daemon, f"http://127.0.0.1:{port}"
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def page(till: tuple[Daemon, str]) -> Iterator[Any]:
+    """A fresh 800x480 page (the Pi touchscreen) in a headless system Chromium."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium missing (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 800, "height": 480})
+            pg = context.new_page()
+            pg.set_default_timeout(TIMEOUT_MS)
+            errors: list[str] = []
+            pg.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield pg
+            assert not errors, f"JavaScript errors on the page: {errors}"
+        finally:
+            browser.close()
+
+
+def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        url, data=None if body is None else json.dumps(body).encode(), method=method
+    )
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def get_text(url: str) -> tuple[str, str]:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.read().decode(), resp.headers.get("set-cookie", "")
+
+
+def test_pages_hold_no_token_and_api_needs_cookie(till: tuple[Daemon, str]) -> None:
+    daemon, base = till
+    for path in ("/", "/tech"):
+        html, cookie = get_text(base + path)
+        assert daemon.api_token not in html
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        assert "Path=/api" in cookie
+    status, answer = http("POST", base + "/api/scan", {"code": "4006381333931", "qty": 1})
+    assert status == 401
+    assert answer["error"]["code"] == "unauthorized"
+
+
+@needs_chromium
+def test_cashier_sells_and_never_shows_claim_url(till: tuple[Daemon, str], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    daemon, base = till
+    page.goto(base + "/")
+    expect(page.locator("#link")).to_have_text("live")
+    # the cookie is HttpOnly: page scripts cannot read the token
+    assert daemon.api_token not in page.evaluate("document.cookie")
+    assert daemon.api_token not in page.content()
+
+    code = page.get_by_label("Barcode")
+    code.fill("4006381333931")
+    code.press("Enter")
+    expect(page.locator("#lines tr")).to_have_count(1)
+    expect(page.locator("#lines")).to_contain_text("Stabilo pen")
+    expect(page.locator("#total")).to_have_text("€1.29")
+    expect(page.locator("#due")).to_have_text("€1.29")
+    assert page.evaluate("document.activeElement.id") == "code"  # ready for the next scan
+
+    code.fill("4000000000006")
+    code.press("Enter")
+    expect(page.locator("#banner")).to_be_visible()
+    expect(page.locator("#banner")).to_contain_text(re.compile("unknown product", re.I))
+    expect(page.locator("#lines tr")).to_have_count(1)
+
+    # qty multiplier, then void that line by its button
+    page.get_by_label("Qty ×").fill("3")
+    code.fill("5000112637922")
+    code.press("Enter")
+    expect(page.locator("#lines tr")).to_have_count(2)
+    expect(page.locator("#total")).to_have_text("€6.96")
+    expect(page.get_by_label("Qty ×")).to_have_value("1")
+    page.get_by_role("button", name=re.compile("Void line 2")).click()
+    expect(page.locator("#lines tr")).to_have_count(1)
+    expect(page.locator("#total")).to_have_text("€1.29")
+
+    # a good scan cleared the banner; a hardware-scanner miss arrives only as an event
+    expect(page.locator("#banner")).to_be_hidden()
+    daemon.bus.publish("unknown_product", {"code": "4000000000013", "device": "scanner0"})
+    expect(page.locator("#banner")).to_contain_text(re.compile("unknown product 4000000000013", re.I))
+    page.get_by_role("button", name="Dismiss message").click()
+    expect(page.locator("#banner")).to_be_hidden()
+
+    amount = page.get_by_label(re.compile("Amount tendered"))
+    amount.fill("5")
+    expect(page.locator("#amount-preview")).to_have_text("= €5.00")
+    amount.blur()
+    expect(amount).to_have_value("5.00")
+    page.get_by_role("button", name="Pay cash").click()
+    expect(page.locator("#done")).to_be_visible()
+    expect(page.locator("#done-seq")).to_have_text("#1")
+    expect(page.locator("#done-change")).to_have_text("€3.71")
+    expect(page.locator("#lines tr")).to_have_count(0)
+    expect(page.locator("#total")).to_have_text("€0.00")
+
+    # the sale was paid with 500 minor units (integer on the wire)
+    row = daemon.store.one("SELECT amount FROM payments WHERE tender = 'cash'")
+    assert row is not None and row[0] == 500
+
+    claim_url = daemon.claim_url(1)
+    assert claim_url and "#" in claim_url
+    fragment = claim_url.split("#", 1)[1]
+    for text in (page.content(), page.evaluate("document.body.innerText")):
+        assert "claim.despend" not in text
+        assert "#A" not in text
+        assert fragment not in text
+
+    page.get_by_role("button", name="Reprint").click()
+    expect(page.locator("#note")).to_contain_text("Reprint of receipt #1 queued")
+
+
+@needs_chromium
+def test_tech_page_shows_devices_queues_and_events(till: tuple[Daemon, str], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    daemon, base = till
+    page.goto(base + "/tech")
+    devices = page.locator("#devices tr")
+    expect(devices.filter(has_text="printer")).to_have_count(1)
+    printer = devices.filter(has_text="printer")
+    expect(printer).to_contain_text("simulated")
+    expect(printer.locator(".status")).to_have_class(re.compile(r"\b(ok|problem|unknown)\b"))
+    expect(page.locator("#till")).to_have_text(daemon.keys.address)
+    expect(page.locator("#queue-pending")).to_have_text("0")
+    expect(page.locator("#stream-state")).to_have_text("live")
+
+    token = daemon.api_token
+    assert http("POST", base + "/api/scan", {"code": "4006381333931"}, token)[0] == 200
+    status, done = http("POST", base + "/api/sale/pay", {"tender": "cash", "amount": 200}, token)
+    assert status == 200 and done["seq"] == 1
+
+    expect(page.locator("#events")).to_contain_text("sale_completed")
+    expect(page.locator("#events")).to_contain_text("line_added")
+    expect(page.locator("#queue-pending")).to_have_text("1")  # the next 2 s poll
+    expect(page.locator("#queue-oldest")).not_to_have_text("none pending")
+    assert "claim.despend" not in page.content()
+    assert token not in page.content()
