@@ -1,0 +1,397 @@
+"""The flusher against a real anvil: happy path, node down, node rolled back, dropped, stuck,
+reorged, already-there, alerts, daily cap, offline, the sender lock, the scheduler."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from test_flush_kit import Chain, TillKit, chain_config, deploy_chain, flusher, make_till
+
+from posd import proof
+from posd.chain import LinkDown, chain_next_seq
+from posd.config import Config
+from posd.devchain import Anvil, free_port
+from posd.flusher import Flusher, Halted, flush_all, flush_once, link_status, queue_status
+from posd.sender import SenderLock
+
+
+@pytest.fixture(scope="module")
+def chain():
+    with Anvil() as anvil:
+        yield deploy_chain(anvil)
+
+
+@pytest.fixture
+def own_chain():
+    with Anvil() as anvil:
+        yield deploy_chain(anvil)
+
+
+def local_root(kit: TillKit, first: int, count: int) -> bytes:
+    rows = kit.store.query(
+        "SELECT seq, amount, time, claim_address FROM proofs WHERE seq >= ? AND seq < ? ORDER BY seq",
+        (first, first + count),
+    )
+    leaves = [proof.Leaf(kit.till, *r) for r in rows]
+    assert len(leaves) == count
+    return proof.merkle_root([proof.leaf_hash(x) for x in leaves])
+
+
+def assert_exactly_once(kit: TillKit, chain: Chain, n: int, state: str = "confirmed") -> None:
+    """The chain holds seqs 1..n once each, in batches whose roots are the local proofs'."""
+    assert chain.next_seq(kit.till) == n + 1
+    expect = 1
+    for first, count, root in chain.batches(kit.till):
+        assert first == expect, "gap or overlap on chain"
+        assert root == local_root(kit, first, count)
+        expect += count
+    assert expect == n + 1
+    assert kit.states() == {state: n}
+    # the outbox agrees: one live batch per seq, matching the chain
+    live = kit.store.query(
+        "SELECT first_seq, count, root FROM batches WHERE state IN ('committed', 'confirmed') "
+        "ORDER BY first_seq"
+    )
+    assert [(r[0], r[1], bytes.fromhex(r[2][2:])) for r in live] == chain.batches(kit.till)
+    orphans = kit.store.one(
+        "SELECT count(*) FROM proofs p JOIN batches b ON p.batch_id = b.id WHERE "
+        "p.seq < b.first_seq OR p.seq >= b.first_seq + b.count OR b.state NOT IN "
+        "('committed', 'confirmed')"
+    )[0]
+    assert orphans == 0
+
+
+def run_all(f: Flusher, chain: Chain, timeout: float = 60) -> None:
+    flush_all(f, wait_confirmed=True, timeout=timeout, mine=lambda: chain.mine(1))
+
+
+def test_happy_path_1000_sales(chain: Chain, tmp_path: Path) -> None:
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(1000)
+    assert kit.states() == {"pending": 1000}
+    seen = []
+    f = flusher(kit, chain)
+    flush_all(
+        f,
+        progress=lambda d, t: seen.append((d, t)),
+        wait_confirmed=True,
+        timeout=60,
+        mine=lambda: chain.mine(1),
+    )
+    assert_exactly_once(kit, chain, 1000)
+    assert seen[-1] == (1000, 1000)
+    assert [b[1] for b in chain.batches(kit.till)] == [256, 256, 256, 232]
+    status = queue_status(kit.store)
+    assert status["counts"]["confirmed"] == 1000 and status["oldest_pending_age_s"] is None
+    assert status["link"]["state"] == "online"
+    assert chain_next_seq(chain.anvil.url, chain.mining.address, kit.till) == 1001
+    # sales keep coming: the next flush continues at 1001
+    kit.sell(3)
+    run_all(flusher(kit, chain), chain)
+    assert_exactly_once(kit, chain, 1003)
+
+
+def test_chain_next_seq_offline() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert chain_next_seq(url, "0x" + "11" * 20, "0x" + "22" * 20) is None
+
+
+def test_offline_then_online(tmp_path: Path) -> None:
+    port = free_port()
+    kit = make_till(tmp_path / "till", None)
+    kit.sell(20)
+    cfg = chain_config(
+        SimpleNamespace(
+            anvil=SimpleNamespace(url=f"http://127.0.0.1:{port}"),
+            mining=SimpleNamespace(address="0x" + "11" * 20),
+        )
+    )
+    f = Flusher(kit.store, kit.keys.private_key, cfg)
+    with pytest.raises(LinkDown):
+        flush_once(f)
+    assert link_status(kit.store)["state"] == "offline"
+    assert "offline" in queue_status(kit.store)["last_error"]
+    kit.sell(5)  # selling goes on while offline
+    assert kit.states() == {"pending": 25}
+    with Anvil(port=port) as anvil:
+        chain = deploy_chain(anvil)
+        from posd import contracts
+
+        contracts.add_till(chain.w3, chain.admin, chain.mining, "Corner Shop", kit.till)
+        chain.rpc("anvil_setBalance", kit.till, hex(10**21))
+        run_all(flusher(kit, chain), chain)
+        assert_exactly_once(kit, chain, 25)
+        assert link_status(kit.store)["state"] == "online"
+
+
+def test_node_stopped_mid_flush_and_restarted(tmp_path: Path) -> None:
+    state = tmp_path / "anvil.json"
+    anvil = Anvil(state_file=state).start()
+    try:
+        chain = deploy_chain(anvil)
+        kit = make_till(tmp_path / "till", chain)
+        kit.sell(400)
+        f = flusher(kit, chain, max_batch=20, pipeline=4)
+        flush_once(f)
+        flush_once(f)
+        assert kit.states().get("pending", 0) > 0
+        anvil.stop()  # clean stop: state dumped
+        with pytest.raises(LinkDown):
+            flush_once(f)
+        kit.sell(10)
+        anvil = Anvil(state_file=state, port=anvil.port).start()
+        chain.anvil = anvil
+        run_all(f, chain)
+        assert_exactly_once(kit, chain, 410)
+    finally:
+        anvil.stop()
+
+
+def test_node_killed_loses_its_last_blocks(tmp_path: Path) -> None:
+    state = tmp_path / "anvil.json"
+    anvil = Anvil(state_file=state).start()
+    try:
+        chain = deploy_chain(anvil)
+        kit = make_till(tmp_path / "till", chain)
+        kit.sell(300)
+        f = flusher(kit, chain, max_batch=50, pipeline=3)
+        run_all(f, chain)
+        time.sleep(2.5)  # dumped to the state file
+        before = int(anvil.rpc("eth_blockNumber"), 16)
+        kit.sell(300)
+        flush_all(f, timeout=30)  # committed, maybe confirmed: then a power cut
+        flush_once(f)
+        chain.mine(3)
+        flush_once(f)
+        assert kit.states().get("confirmed", 0) > 300
+        anvil.kill()
+        anvil = Anvil(state_file=state, port=anvil.port).start()
+        chain.anvil = anvil
+        after = int(anvil.rpc("eth_blockNumber"), 16)
+        assert after < before + 6, "the kill should have lost blocks"
+        assert chain.next_seq(kit.till) < 601
+        run_all(f, chain)
+        assert_exactly_once(kit, chain, 600)
+        # a fresh flusher (a restarted daemon) agrees and has nothing to do
+        g = flusher(kit, chain)
+        run_all(g, chain)
+        assert_exactly_once(kit, chain, 600)
+    finally:
+        anvil.stop()
+
+
+def test_dropped_transaction_is_sent_again(own_chain: Chain, tmp_path: Path) -> None:
+    chain = own_chain
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(100)
+    chain.rpc("anvil_setAutomine", False)
+    f = flusher(kit, chain, max_batch=100)
+    flush_once(f)
+    (h,) = json.loads(kit.store.one("SELECT tx_hashes FROM batches")[0])
+    assert chain.rpc("eth_getTransactionByHash", h) is not None
+    chain.rpc("anvil_dropTransaction", h)
+    assert chain.rpc("eth_getTransactionByHash", h) is None
+    chain.mine(2)
+    flush_once(f)  # not in the pool any more: the same bytes again
+    assert chain.rpc("eth_getTransactionByHash", h) is not None
+    chain.mine(1)
+    chain.rpc("anvil_setAutomine", True)
+    run_all(f, chain)
+    assert_exactly_once(kit, chain, 100)
+
+
+def test_stuck_transaction_is_replaced_with_higher_fees(own_chain: Chain, tmp_path: Path) -> None:
+    chain = own_chain
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(60)
+    chain.rpc("anvil_setAutomine", False)
+    f = flusher(kit, chain, max_batch=30, tx_timeout_s=1)
+    flush_once(f)
+    first = kit.store.query("SELECT id, max_fee, priority_fee, tx_hashes FROM batches ORDER BY id")
+    assert len(first) == 2
+    # the base fee jumps far above what the transactions offer: they are stuck
+    chain.rpc("anvil_setNextBlockBaseFeePerGas", hex(first[0]["max_fee"] * 20))
+    chain.mine(1)
+    flush_once(f)
+    assert kit.states() == {"sending": 60}
+    time.sleep(1.2)
+    res = flush_once(f)
+    assert res.replaced == 2
+    chain.mine(1)
+    flush_once(f)
+    chain.rpc("anvil_setAutomine", True)
+    run_all(f, chain)
+    assert_exactly_once(kit, chain, 60)
+    for old in first:
+        row = kit.store.one(
+            "SELECT max_fee, priority_fee, tx_hashes, tx_hash FROM batches WHERE id = ?",
+            (old["id"],),
+        )
+        hashes = json.loads(row["tx_hashes"])
+        assert len(hashes) >= 2 and row["tx_hash"] == hashes[-1]
+        assert row["max_fee"] * 1000 >= old["max_fee"] * 1125
+        assert row["priority_fee"] * 1000 >= old["priority_fee"] * 1125
+
+
+def test_reorg_sends_again(own_chain: Chain, tmp_path: Path) -> None:
+    chain = own_chain
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(90)
+    snap = chain.rpc("evm_snapshot")
+    f = flusher(kit, chain, max_batch=30, confirmations=3)
+    flush_all(f, timeout=30)
+    flush_once(f)
+    assert kit.states() == {"committed": 90}
+    assert chain.next_seq(kit.till) == 91
+    chain.rpc("evm_revert", snap)  # the blocks that held the batches are gone
+    chain.mine(5)  # a longer chain without them
+    assert chain.next_seq(kit.till) == 1
+    run_all(f, chain)
+    assert_exactly_once(kit, chain, 90)
+    events = [r[0] for r in kit.store.query("SELECT kind FROM events WHERE kind = 'batch_reorged'")]
+    assert len(events) == 3
+
+
+def test_reorg_after_confirmation_is_found_by_reconcile(own_chain: Chain, tmp_path: Path) -> None:
+    chain = own_chain
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(40)
+    snap = chain.rpc("evm_snapshot")
+    f = flusher(kit, chain, max_batch=40, confirmations=1)
+    run_all(f, chain)
+    assert kit.states() == {"confirmed": 40}
+    chain.rpc("evm_revert", snap)
+    chain.mine(10)
+    run_all(flusher(kit, chain, confirmations=1), chain)  # a restart reconciles
+    assert_exactly_once(kit, chain, 40)
+
+
+def test_batch_already_on_chain_is_not_an_error(chain: Chain, tmp_path: Path) -> None:
+    """The transaction landed but the outbox never heard (e.g. lost receipt): SeqMismatch = there."""
+    from eth_account import Account
+
+    from posd import contracts
+
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(50)
+    rows = kit.store.query("SELECT seq, amount, time, claim_address FROM proofs WHERE seq <= 30")
+    leaves = [proof.Leaf(kit.till, *r) for r in rows]
+    acct = Account.from_key(kit.keys.private_key)
+    contracts.send(
+        chain.w3, acct, chain.mining.functions.commitBatch(1, proof.encode_records(leaves))
+    )
+    run_all(flusher(kit, chain), chain)
+    assert_exactly_once(kit, chain, 50)
+    assert [b[:2] for b in chain.batches(kit.till)] == [(1, 30), (31, 20)]
+    assert queue_status(kit.store)["link"].get("alert") is None
+
+
+def test_foreign_batch_on_chain_raises_an_alert(chain: Chain, tmp_path: Path) -> None:
+    from eth_account import Account
+
+    from posd import contracts
+
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(10)
+    rows = kit.store.query("SELECT seq, amount, time, claim_address FROM proofs WHERE seq <= 5")
+    forged = [proof.Leaf(kit.till, r[0], r[1] + 1, r[2], r[3]) for r in rows]
+    acct = Account.from_key(kit.keys.private_key)
+    contracts.send(
+        chain.w3, acct, chain.mining.functions.commitBatch(1, proof.encode_records(forged))
+    )
+    f = flusher(kit, chain)
+    with pytest.raises(Halted):
+        flush_all(f, timeout=20)
+    status = queue_status(kit.store)
+    assert status["link"]["alert"]["kind"] == "root_mismatch"
+    assert status["link"]["state"].startswith("error")
+    assert status["counts"]["pending"] == 10  # nothing accepted silently
+
+
+def test_daily_cap_stops_and_resumes_next_day(own_chain: Chain, tmp_path: Path) -> None:
+    from posd import contracts
+
+    chain = own_chain
+    contracts.register_store(
+        chain.w3, chain.admin, chain.mining, "Corner Shop", chain.admin.address, "EUR", 0
+    )  # re-register: tiny cap below
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(30)
+    total = kit.store.one("SELECT sum(amount) FROM proofs WHERE seq <= 20")[0]
+    contracts.register_store(
+        chain.w3, chain.admin, chain.mining, "Corner Shop", chain.admin.address, "EUR", total
+    )
+    f = flusher(kit, chain, max_batch=10, pipeline=4)
+    with pytest.raises(Halted):
+        flush_all(f, timeout=30)
+    assert chain.next_seq(kit.till) == 21
+    status = queue_status(kit.store)
+    assert status["link"]["state"] == "cap_exceeded"
+    with pytest.raises(Halted):
+        flush_all(f, timeout=10)  # still the same day: still stopped
+    chain.rpc("evm_increaseTime", 86400)
+    chain.mine(1)
+    run_all(f, chain)
+    assert_exactly_once(kit, chain, 30)
+    assert link_status(kit.store)["state"] == "online"
+
+
+def test_low_balance_warns(chain: Chain, tmp_path: Path) -> None:
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(5)
+    chain.rpc("anvil_setBalance", kit.till, hex(10**16))
+    run_all(flusher(kit, chain, low_balance_batches=10**6), chain)
+    bal = link_status(kit.store)["balance"]
+    assert bal["low"] is True and bal["batches_left"] < 10**6
+    assert kit.store.one("SELECT count(*) FROM events WHERE kind = 'low_balance'")[0] == 1
+
+
+def test_sender_lock_is_exclusive(tmp_path: Path) -> None:
+    a, b = SenderLock(tmp_path), SenderLock(tmp_path)
+    assert a.acquire(timeout=0)
+    assert not b.acquire(timeout=0.2)
+    a.release()
+    assert b.acquire(timeout=0)
+    b.release()
+
+
+def test_scheduler_flushes_in_the_background(chain: Chain, tmp_path: Path) -> None:
+    from posd.scheduler import TillScheduler
+
+    kit = make_till(tmp_path / "till", chain)
+    cfg = Config()
+    cfg.state_dir_override = str(kit.dir)
+    cfg.chain = chain_config(chain, flush_interval_s=1, confirmations=1, backlog_threshold=10)
+    daemon = SimpleNamespace(config=cfg, keys=kit.keys, store=kit.store, link_state="")
+    sched = TillScheduler(daemon)
+    sched.start()
+    try:
+        for _ in range(30):
+            kit.sell(1)
+            sched.sale_completed()
+        deadline = time.monotonic() + 30
+        while kit.states() != {"confirmed": 30} and time.monotonic() < deadline:
+            chain.mine(1)
+            time.sleep(0.3)
+        assert kit.states() == {"confirmed": 30}
+        assert daemon.link_state == "online"
+        # `posd flush` holding the lock: the daemon's rounds stand aside
+        lock = SenderLock(kit.dir)
+        assert lock.acquire(timeout=10)
+        kit.sell(2)
+        sched.run_soon()
+        time.sleep(1.5)
+        assert kit.states().get("pending") == 2
+        lock.release()
+        deadline = time.monotonic() + 20
+        while kit.states() != {"confirmed": 32} and time.monotonic() < deadline:
+            sched.run_soon()
+            chain.mine(1)
+            time.sleep(0.3)
+        assert_exactly_once(kit, chain, 32)
+    finally:
+        sched.stop()
