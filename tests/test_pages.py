@@ -153,7 +153,9 @@ def test_cashier_sells_and_never_shows_claim_url(till: tuple[Daemon, str], page:
     # a good scan cleared the banner; a hardware-scanner miss arrives only as an event
     expect(page.locator("#banner")).to_be_hidden()
     daemon.bus.publish("unknown_product", {"code": "4000000000013", "device": "scanner0"})
-    expect(page.locator("#banner")).to_contain_text(re.compile("unknown product 4000000000013", re.I))
+    expect(page.locator("#banner")).to_contain_text(
+        re.compile("unknown product 4000000000013", re.I)
+    )
     page.get_by_role("button", name="Dismiss message").click()
     expect(page.locator("#banner")).to_be_hidden()
 
