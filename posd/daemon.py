@@ -25,8 +25,10 @@ from posd import identity
 from posd import keys as keyfile
 from posd.api import create_app
 from posd.catalog import DEMO_PRODUCTS, Catalog
+from posd.chain import chain_next_seq
 from posd.config import Config
 from posd.events import EventBus
+from posd.flusher import queue_status
 from posd.outbox import Outbox
 from posd.sale import Register
 from posd.spooler import Spooler
@@ -73,7 +75,6 @@ class Daemon:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         self.sim = None
-        self.chain = None
         self.devices = None
         self.scheduler = None
         self.server: uvicorn.Server | None = None
@@ -132,9 +133,7 @@ class Daemon:
         return token
 
     def chain_next_seq(self, till: str) -> int | None:
-        if self.chain is None:
-            return None
-        return self.chain.next_seq(till)
+        return chain_next_seq(self.config.chain.rpc_url, self.config.chain.mining_address, till)
 
     def _setup_metrics(self) -> None:
         self.metrics_registry = CollectorRegistry()
@@ -157,8 +156,7 @@ class Daemon:
         return self.spooler.builder().claim_url(seq, row[0], self.config.store.currency, row[1])
 
     def queue_status(self) -> dict[str, Any]:
-        status = self.outbox.counts()
-        status["link"] = self.link_state
+        status = queue_status(self.store)
         status["till_state"] = self.till_state
         return status
 
@@ -182,7 +180,7 @@ class Daemon:
         }
 
     def refresh_metrics(self) -> None:
-        counts = self.outbox.counts()["counts"]
+        counts = queue_status(self.store)["counts"]
         for state, n in counts.items():
             self.m_queue.labels(state).set(n)
         self.m_print.set(self.spooler.queued())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from posd.store import Store
 
@@ -81,15 +80,3 @@ class Outbox:
             )
             conn.execute("UPDATE sales SET refunded = 1 WHERE seq = ?", (seq,))
             self.store.log_event("sale_refunded", {"seq": seq}, conn=conn)
-
-    def counts(self) -> dict[str, Any]:
-        counts = dict.fromkeys(STATES, 0)
-        for state, n in self.store.query("SELECT state, count(*) FROM proofs GROUP BY state"):
-            counts[state] = n
-        oldest = self.store.one("SELECT min(created_at) FROM proofs WHERE state = 'pending'")[0]
-        return {
-            "counts": counts,
-            "total": sum(counts.values()),
-            "oldest_pending_age_s": round(time.time() - oldest, 1) if oldest else None,
-            "last_error": self.store.get_meta("flush_last_error") or None,
-        }

@@ -87,7 +87,6 @@ class Simulation:
             w3.provider.make_request("anvil_setBalance", [till, hex(Web3.to_wei(1000, "ether"))])
         self.daemon.chain_id = w3.eth.chain_id
         self.daemon.store.set_meta("chain_id", self.daemon.chain_id)
-        self.daemon.chain = _NextSeq(mining)
         self.daemon.link_state = "online"
         self.settings.update(
             rpc_url=cfg.chain.rpc_url,
@@ -122,16 +121,3 @@ class Simulation:
     def stop(self) -> None:
         if self.anvil is not None:
             self.anvil.stop()
-
-
-class _NextSeq:
-    """Just enough chain for start-up binding, until the flusher's client takes over."""
-
-    def __init__(self, mining: Any) -> None:
-        self.mining = mining
-
-    def next_seq(self, till: str) -> int | None:
-        try:
-            return int(self.mining.functions.nextSeq(till).call())
-        except Exception:  # noqa: BLE001 - offline is an answer here
-            return None
