@@ -168,12 +168,16 @@ def create_app(daemon: Daemon) -> Starlette:
         async def stream():
             try:
                 yield "retry: 2000\n\n"
-                while True:
-                    try:
-                        event = await asyncio.to_thread(sub.get, True, 15)
+                idle = 0
+                while not daemon.stopping.is_set():
+                    try:  # short waits: a stopping daemon is never held up by an open stream
+                        event = await asyncio.to_thread(sub.get, True, 1.0)
                     except queue.Empty:
-                        yield ": keep-alive\n\n"
+                        idle += 1
+                        if idle % 15 == 0:
+                            yield ": keep-alive\n\n"
                         continue
+                    idle = 0
                     yield f"id: {event['id']}\nevent: {event['kind']}\ndata: {json.dumps(event)}\n\n"
             finally:
                 daemon.bus.unsubscribe(sub)

@@ -260,6 +260,7 @@ class Daemon:
 
     def stop(self) -> None:
         sd_notify("STOPPING=1")
+        self.stopping.set()
         if self.server is not None:
             self.server.should_exit = True
         if self.scheduler is not None:
