@@ -52,8 +52,13 @@ from posd.store import Store
 log = logging.getLogger("posd.flusher")
 
 DAY = 86400
-BASE_GAS = 60_000  # fixed part of a commitBatch (21k intrinsic + storage of the batch)
-PER_RECORD_GAS = 3_000  # first guess per record (calldata + leaf hash + tree); learnt from receipts
+# Gas limit of a batch = BASE_GAS + 1.3 × count × per-record gas. BASE_GAS covers the intrinsic
+# 21k and up to six cold storage writes (a till's first batch of a day); the per-record part
+# (calldata, leaf hash, tree) is learnt from receipts of batches of 32+ records. Unused gas costs
+# nothing; an out-of-gas revert raises the estimate by half.
+BASE_GAS = 180_000
+PER_RECORD_GAS = 2_000
+LEARN_MIN_COUNT = 32
 HALT_RETRY_S = 300  # NotTill / Paused / chain mismatch: look again every 5 minutes
 
 
@@ -185,6 +190,7 @@ class Flusher:
         self.nonce_latest: int | None = None
         self.rounds = 0
         self.failures = 0
+        self._round_error = False
         self._market: Fees | None = None
         self._last_balance_check = 0.0
         self._last_retention = 0.0
@@ -209,6 +215,11 @@ class Flusher:
         self.last_head = head
         if self.rounds % 20 == 0:
             self.need_reconcile = True
+        blocked = self._blocked(head)
+        if blocked is not None and blocked != "cap_exceeded":
+            self._counts(res)  # halted (alert, not a till, paused): wait for retry_at
+            return res
+        self._round_error = False
         if self.need_reconcile:
             self.reconcile(head)
             res.reconciled = True
@@ -217,16 +228,19 @@ class Flusher:
         if self.need_reconcile:
             self.reconcile(head)
             res.reconciled = True
-        blocked = self._blocked(head)
-        if blocked is None:
+        if self._blocked(head) is None:
             self._form_and_send(head, res)
             state = _meta_json(self.store, "flush_link").get("state")
-            if state != "online":
+            if state != "online" and not self._round_error:
                 set_link(self.store, "online")
         self._balance_check(head)
         self._retention()
         self._counts(res)
         return res
+
+    def _link_error(self, state: str, detail: str = "") -> None:
+        self._round_error = True
+        set_link(self.store, state, detail)
 
     def _counts(self, res: StepResult) -> None:
         res.inflight = self.store.one("SELECT count(*) FROM batches WHERE state = 'sent'")[0]
@@ -314,6 +328,9 @@ class Flusher:
         self._check_inflight(chain_next, nonce_latest)
         self.need_reconcile = False
         self.store.set_meta("flush_reconciled_at", _now())
+        if self.store.get_meta("flush_alert") is not None:
+            self.store.execute("DELETE FROM meta WHERE key = 'flush_alert'")
+            self.store.log_event("chain_alert_cleared", {})
 
     def _local_next_seq(self) -> int:
         try:
@@ -631,7 +648,7 @@ class Flusher:
             # a transaction with this nonce sits in the pool with higher fees: replace at once
             self.store.execute("UPDATE batches SET sent_at = 0 WHERE id = ?", (batch_id,))
         elif kind == "funds":
-            set_link(self.store, "error: insufficient funds for gas", err)
+            self._link_error("error: insufficient funds for gas", err)
         else:
             log.warning("batch %d: broadcast refused: %s", batch_id, err)
 
@@ -674,8 +691,8 @@ class Flusher:
                 self.store.set_meta("flush_scan_from", max(0, hexint(rc["blockNumber"]) - 1), conn)
         res.committed += r["count"]
         self.failures = 0
-        per = max(0.0, (used - BASE_GAS) / r["count"])
-        if per > self.per_record_gas:
+        per = max(0.0, (used - 21_000) / r["count"])
+        if r["count"] >= LEARN_MIN_COUNT and per > self.per_record_gas:
             self.per_record_gas = per
             self.store.set_meta("flush_gas_per_record", round(per, 1))
 
@@ -735,7 +752,7 @@ class Flusher:
         try:
             fees = replacement_fees(old, self._fees(head), self.cap_wei)
         except FeeCapReached as exc:
-            set_link(self.store, "error: fee cap", str(exc))
+            self._link_error("error: fee cap", str(exc))
             self.store.execute(
                 "UPDATE batches SET sent_at = ?, error = ? WHERE id = ?",
                 (_now(), str(exc), r["id"]),
@@ -843,7 +860,7 @@ class Flusher:
 
     # -- forming and sending -----------------------------------------------------------------------
     def _gas_for(self, count: int) -> int:
-        return int(BASE_GAS + math.ceil(count * self.per_record_gas * 1.3) + 30_000)
+        return int(BASE_GAS + math.ceil(count * self.per_record_gas * 1.3))
 
     def _form_and_send(self, head: Head, res: StepResult) -> None:
         inflight = self.store.query(
@@ -888,7 +905,7 @@ class Flusher:
                 preflight = False
             fees = self._fees(head).at_least(self._reuse_floor(nonce))
             if fees.max_fee > self.cap_wei:
-                set_link(self.store, "error: fee cap", "nonce reuse needs fees above max_fee_gwei")
+                self._link_error("error: fee cap", "nonce reuse needs fees above max_fee_gwei")
                 break
             batch = self._sign_and_store(next_seq, leaves, records, data, nonce, gas, fees)
             if batch is None:
@@ -931,12 +948,12 @@ class Flusher:
             elif reason is not None:
                 self._react(reason, head)
             elif "insufficient funds" in exc.message.lower():
-                set_link(self.store, "error: insufficient funds for gas", exc.message)
+                self._link_error("error: insufficient funds for gas", exc.message)
             else:
-                set_link(self.store, f"error: {exc.message}")
+                self._link_error(f"error: {exc.message}")
             return None
-        per = max(0.0, (est - BASE_GAS) / count)
-        if per > self.per_record_gas:
+        per = max(0.0, (est - 21_000) / count)
+        if count >= LEARN_MIN_COUNT and per > self.per_record_gas:
             self.per_record_gas = per
         return max(int(est * 1.25) + 20_000, self._gas_for(count))
 
@@ -1019,7 +1036,12 @@ class Flusher:
         self._last_balance_check = _now()
         balance = hexint(self.rpc.call("eth_getBalance", self.till, "latest"))
         fees = self._fees(head)
-        per_batch = self._gas_for(self.cfg.max_batch) * max(fees.max_fee, 1)
+        seen = self.store.one(
+            "SELECT avg(gas_used) FROM (SELECT gas_used FROM batches WHERE gas_used IS NOT NULL "
+            "ORDER BY id DESC LIMIT 20)"
+        )[0]
+        gas = int(seen) if seen else self._gas_for(self.cfg.max_batch)
+        per_batch = gas * max(fees.max_fee, 1)
         batches_left = balance // per_batch
         low = batches_left < self.cfg.low_balance_batches
         old = _meta_json(self.store, "flush_balance")

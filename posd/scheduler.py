@@ -116,6 +116,7 @@ class TillScheduler:
         assert self.flusher is not None and self.store is not None
         if not self.lock.acquire(timeout=0):
             log.info("another sender holds %s (posd flush?): standing aside", self.lock.path)
+            self.flusher.need_reconcile = True  # it will have sent: look at the chain again
             return
         was_offline = self._attempt > 0
         try:
