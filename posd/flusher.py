@@ -250,7 +250,9 @@ class Flusher:
             (self.till,),
         )[0]
         res.unconfirmed = self.store.one(
-            "SELECT count(*) FROM proofs WHERE till = ? AND state != 'confirmed'", (self.till,)
+            "SELECT count(*) FROM proofs WHERE till = ? "
+            "AND state IN ('pending', 'sending', 'committed')",
+            (self.till,),
         )[0]
 
     def _head(self) -> Head:
@@ -310,8 +312,9 @@ class Flusher:
     def reconcile(self, head: Head | None = None) -> None:
         """Make the outbox agree with the chain: mark what it has, requeue what it lacks."""
         head = head or self._head()
-        chain_next = self.mining.next_seq(self.till)
-        nonce_latest = hexint(self.rpc.call("eth_getTransactionCount", self.till, "latest"))
+        # both read at the same block, so a block landing in between cannot split them
+        chain_next = self.mining.next_seq(self.till, head.number)
+        nonce_latest = hexint(self.rpc.call("eth_getTransactionCount", self.till, hex(head.number)))
         self.chain_next, self.nonce_latest = chain_next, nonce_latest
         local_max = (
             self.store.one("SELECT max(seq) FROM proofs WHERE till = ?", (self.till,))[0] or 0
@@ -875,8 +878,8 @@ class Flusher:
             last = inflight[-1]
             next_seq, nonce = last["first_seq"] + last["count"], last["nonce"] + 1
         else:
-            next_seq = self.mining.next_seq(self.till)
-            nonce = hexint(self.rpc.call("eth_getTransactionCount", self.till, "latest"))
+            next_seq = self.mining.next_seq(self.till, head.number)
+            nonce = hexint(self.rpc.call("eth_getTransactionCount", self.till, hex(head.number)))
             self.chain_next, self.nonce_latest = next_seq, nonce
         first_unbatched = self.store.one(
             "SELECT min(seq) FROM proofs WHERE till = ? AND batch_id IS NULL "

@@ -395,3 +395,32 @@ def test_scheduler_flushes_in_the_background(chain: Chain, tmp_path: Path) -> No
         assert_exactly_once(kit, chain, 32)
     finally:
         sched.stop()
+
+
+def test_refund_only_before_signing(own_chain: Chain, tmp_path: Path) -> None:
+    from posd.outbox import AlreadyCommitted, Outbox
+
+    chain = own_chain
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(10)
+    outbox = Outbox(kit.store)
+    outbox.refund(3)  # still pending: the leaf goes out with amount 0
+    chain.rpc("anvil_setAutomine", False)
+    snap = chain.rpc("evm_snapshot")
+    f = flusher(kit, chain, confirmations=3)
+    flush_once(f)
+    with pytest.raises(AlreadyCommitted):
+        outbox.refund(4)  # in a signed transaction now
+    chain.mine(1)
+    flush_once(f)
+    assert kit.states() == {"committed": 10}
+    chain.rpc("evm_revert", snap)  # reorged out: requeued, yet still refused
+    chain.rpc("anvil_setAutomine", True)
+    chain.mine(3)
+    flush_once(f)
+    with pytest.raises(AlreadyCommitted):
+        outbox.refund(5)
+    run_all(f, chain)
+    assert_exactly_once(kit, chain, 10)
+    assert kit.store.one("SELECT amount FROM proofs WHERE seq = 3")[0] == 0
+    assert kit.store.one("SELECT amount FROM proofs WHERE seq = 4")[0] > 0
