@@ -424,3 +424,70 @@ def test_refund_only_before_signing(own_chain: Chain, tmp_path: Path) -> None:
     assert_exactly_once(kit, chain, 10)
     assert kit.store.one("SELECT amount FROM proofs WHERE seq = 3")[0] == 0
     assert kit.store.one("SELECT amount FROM proofs WHERE seq = 4")[0] > 0
+
+
+class Crash(BaseException):
+    """Stands for a power cut at a chosen point (BaseException: nothing catches it)."""
+
+
+@pytest.mark.parametrize("point", ["before_broadcast", "after_broadcast"])
+def test_crash_points_around_broadcast(chain: Chain, tmp_path: Path, monkeypatch, point) -> None:
+    import posd.flusher as fl
+
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(120)
+    real = fl.broadcast_many
+
+    def crashing(rpc, raws):
+        if point == "after_broadcast":
+            real(rpc, raws)
+        raise Crash
+
+    monkeypatch.setattr(fl, "broadcast_many", crashing)
+    f = flusher(kit, chain, max_batch=40, confirmations=1)
+    with pytest.raises(Crash):
+        flush_once(f)
+    monkeypatch.setattr(fl, "broadcast_many", real)
+    assert kit.states() == {"sending": 120}  # signed and stored before any broadcast
+    assert kit.store.one("SELECT count(*) FROM tx_attempts")[0] == 3
+    run_all(flusher(kit, chain, max_batch=40, confirmations=1), chain)  # the restarted process
+    assert_exactly_once(kit, chain, 120)
+    assert kit.store.one("SELECT count(*) FROM tx_attempts")[0] == 3  # the same three, no more
+
+
+def test_nonce_spent_by_a_foreign_transaction(own_chain: Chain, tmp_path: Path) -> None:
+    """Batch 1 vanishes and its nonce goes to another transaction; batches 2, 3 then revert."""
+    from eth_account import Account
+
+    chain = own_chain
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(90)
+    chain.rpc("anvil_setAutomine", False)
+    f = flusher(kit, chain, max_batch=30, confirmations=1, pipeline=3)
+    flush_once(f)
+    rows = kit.store.query("SELECT nonce, tx_hashes, max_fee FROM batches ORDER BY nonce")
+    assert len(rows) == 3
+    chain.rpc("anvil_dropTransaction", json.loads(rows[0]["tx_hashes"])[0])
+    other = Account.from_key(kit.keys.private_key).sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain.w3.eth.chain_id,
+            "nonce": rows[0]["nonce"],
+            "to": chain.admin.address,
+            "value": 1,
+            "gas": 21000,
+            "maxFeePerGas": rows[0]["max_fee"],
+            "maxPriorityFeePerGas": 10**9,
+        }
+    )
+    chain.rpc("eth_sendRawTransaction", "0x" + bytes(other.raw_transaction).hex())
+    chain.mine(1)
+    assert chain.next_seq(kit.till) == 1
+    chain.rpc("anvil_setAutomine", True)
+    run_all(f, chain)
+    assert_exactly_once(kit, chain, 90)
+    states = dict(kit.store.query("SELECT state, count(*) FROM batches GROUP BY state"))
+    # the vanished batch was given up; the later ones were re-formed after the chain refused
+    # them (SeqMismatch) or before: either way three batches made it, none twice
+    assert states["confirmed"] == 3 and states["superseded"] >= 1
+    assert queue_status(kit.store)["link"].get("alert") is None
