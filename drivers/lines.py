@@ -15,6 +15,7 @@ from typing import Any
 
 import serial.threaded
 
+from .barcode import scan_from_line
 from .base import DeviceEvent, DeviceInfo, Driver, EventSink, Status
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,10 @@ class LineDriver(Driver):
     Subclasses provide a transport (``_serve``: open, report OK, pump lines until the device is
     lost or ``_interrupt`` is called) and a ``handle_line``. The supervisor thread retries every
     ``retry_interval`` seconds until ``stop()``, with status PROBLEM meanwhile.
+    A transport sets ``interface``; a device class then only names its ``kind``.
     """
 
+    interface = ""  # DeviceInfo.interface this transport serves ("serial", "hid")
     retry_interval = 1.0
     sensitive = False  # True: never log exception text from handle_line (card data)
 
@@ -121,6 +124,13 @@ class LineDriver(Driver):
         self._detail = ""
         self.lines = 0
         self.skipped = 0
+
+    @classmethod
+    def supported(cls, device: DeviceInfo) -> bool:
+        """Devices of this class's ``kind`` on this transport's ``interface``."""
+        return bool(cls.kind and cls.interface) and (
+            device.kind == cls.kind and device.interface == cls.interface
+        )
 
     # -- hooks -------------------------------------------------------------------------------
     def handle_line(self, line: str) -> None:
@@ -204,3 +214,23 @@ class LineDriver(Driver):
             "lines": self.lines,
             "skipped": self.skipped,
         }
+
+
+class ScanLines:
+    """``handle_line`` for barcode scanners, shared by the serial and HID transports.
+
+    A mixin placed before the transport (``class X(ScanLines, SerialLineDriver)``), so one
+    line reads as the same Scan whichever cable it came down.
+    """
+
+    device: DeviceInfo
+    emit: EventSink
+
+    def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
+        super().__init__(device, emit)  # type: ignore[call-arg]  # the transport's __init__
+        self.aim_ids = bool(device.options.get("aim_ids", False))
+
+    def handle_line(self, line: str) -> None:
+        scan = scan_from_line(line, self.device.id, self.aim_ids)
+        if scan is not None:
+            self.emit(scan)

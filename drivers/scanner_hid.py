@@ -13,9 +13,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from .barcode import scan_from_line
 from .base import DeviceInfo, EventSink, Status
-from .lines import MAX_LINE, LineDriver
+from .lines import MAX_LINE, LineDriver, ScanLines
 from .registry import register
 
 try:  # optional: Linux only
@@ -136,6 +135,8 @@ def decode_keys(
 class HidLineDriver(LineDriver):
     """Lines from a grabbed evdev keyboard device; regrabs every second after an unplug."""
 
+    interface = "hid"
+
     def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
         super().__init__(device, emit)
         end = {KEY_ENTER, KEY_KPENTER} | ({KEY_TAB} if b"\t" in self.terminators else set())
@@ -191,22 +192,9 @@ class HidLineDriver(LineDriver):
 
 
 @register
-class HidScanner(HidLineDriver):
+class HidScanner(ScanLines, HidLineDriver):
     """A keyboard-wedge barcode scanner (USB HID keyboard)."""
 
     kind = "scanner"
     name = "hid"
     priority = 10
-
-    def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
-        super().__init__(device, emit)
-        self.aim_ids = bool(device.options.get("aim_ids", False))
-
-    @classmethod
-    def supported(cls, device: DeviceInfo) -> bool:
-        return device.kind == "scanner" and device.interface == "hid"
-
-    def handle_line(self, line: str) -> None:
-        scan = scan_from_line(line, self.device.id, self.aim_ids)
-        if scan is not None:
-            self.emit(scan)

@@ -11,9 +11,8 @@ import threading
 import serial
 import serial.threaded
 
-from .barcode import scan_from_line
 from .base import DeviceInfo, EventSink, Status
-from .lines import LineDriver, LineSplitter
+from .lines import LineDriver, LineSplitter, ScanLines
 from .registry import register
 
 
@@ -45,6 +44,8 @@ def open_port(path: str, baudrate: int = 9600, timeout: float | None = 1.0) -> s
 
 class SerialLineDriver(LineDriver):
     """Lines from a serial port; reopens the port every second after it disappears."""
+
+    interface = "serial"
 
     def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
         super().__init__(device, emit)
@@ -87,22 +88,9 @@ class SerialLineDriver(LineDriver):
 
 
 @register
-class SerialScanner(SerialLineDriver):
+class SerialScanner(ScanLines, SerialLineDriver):
     """A barcode scanner on a serial port; one line per code, AIM ids if configured."""
 
     kind = "scanner"
     name = "serial"
     priority = 10
-
-    def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
-        super().__init__(device, emit)
-        self.aim_ids = bool(device.options.get("aim_ids", False))
-
-    @classmethod
-    def supported(cls, device: DeviceInfo) -> bool:
-        return device.kind == "scanner" and device.interface == "serial"
-
-    def handle_line(self, line: str) -> None:
-        scan = scan_from_line(line, self.device.id, self.aim_ids)
-        if scan is not None:
-            self.emit(scan)
