@@ -491,3 +491,78 @@ def test_nonce_spent_by_a_foreign_transaction(own_chain: Chain, tmp_path: Path) 
     # them (SeqMismatch) or before: either way three batches made it, none twice
     assert states["confirmed"] == 3 and states["superseded"] >= 1
     assert queue_status(kit.store)["link"].get("alert") is None
+
+
+def test_confirm_finalized_waits_for_the_finalized_tag(chain: Chain, tmp_path: Path) -> None:
+    kit = make_till(tmp_path / "till", chain)
+    kit.sell(10)
+    f = flusher(kit, chain, confirm="finalized", confirmations=1)
+    flush_all(f, timeout=20)
+    chain.mine(5)
+    flush_once(f)
+    assert kit.states() == {"committed": 10}  # 5 deep, not yet finalized (anvil: 64 behind)
+    chain.mine(70)
+    flush_once(f)
+    assert_exactly_once(kit, chain, 10)
+
+
+def test_sales_keep_full_speed_while_flushing(chain: Chain, tmp_path: Path) -> None:
+    import threading
+
+    from posd.store import Store
+
+    kit = make_till(tmp_path / "till", chain, fast=False)
+    kit.sell(3000)
+    own = Store(kit.dir / "posd.db")  # the flusher's own connection, as in the daemon
+    f = Flusher(own, kit.keys.private_key, chain_config(chain, confirmations=1), pipeline=16)
+    worker = threading.Thread(target=flush_all, args=(f,), kwargs={"timeout": 60})
+    worker.start()
+    times = []
+    while worker.is_alive() and len(times) < 300:
+        t = time.perf_counter()
+        kit.sell(1)
+        times.append(time.perf_counter() - t)
+    worker.join()
+    times.sort()
+    assert len(times) >= 20
+    assert times[len(times) // 2] < 0.05 and times[-1] < 0.5, times[-5:]
+    run_all(f, chain)
+    assert_exactly_once(kit, chain, 3000 + len(times))
+    own.close()
+
+
+def test_scheduler_backs_off_offline_and_flushes_when_the_link_returns(tmp_path: Path) -> None:
+    from posd.scheduler import TillScheduler
+
+    state = tmp_path / "anvil.json"
+    anvil = Anvil(state_file=state).start()
+    chain = deploy_chain(anvil)
+    kit = make_till(tmp_path / "till", chain)
+    anvil.stop()  # the node goes away (state kept)
+    cfg = Config()
+    cfg.state_dir_override = str(kit.dir)
+    cfg.chain = chain_config(chain, flush_interval_s=60, confirmations=1, backlog_threshold=5)
+    daemon = SimpleNamespace(config=cfg, keys=kit.keys, store=kit.store, link_state="")
+    sched = TillScheduler(daemon)
+    sched.start()
+    try:
+        kit.sell(12)
+        for _ in range(12):
+            sched.sale_completed()
+        deadline = time.monotonic() + 10
+        while daemon.link_state != "offline" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert daemon.link_state == "offline"
+        assert kit.states() == {"pending": 12}  # nothing lost, selling went on
+        anvil = Anvil(state_file=state, port=anvil.port).start()
+        chain.anvil = anvil
+        deadline = time.monotonic() + 40  # backoff: well under the 60 s interval
+        while kit.states() != {"confirmed": 12} and time.monotonic() < deadline:
+            if kit.states().get("committed"):
+                chain.mine(1)
+            time.sleep(0.3)
+        assert_exactly_once(kit, chain, 12)
+        assert daemon.link_state == "online"
+    finally:
+        sched.stop()
+        anvil.stop()
