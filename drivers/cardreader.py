@@ -125,7 +125,8 @@ class CardLines:
     device: DeviceInfo
     emit: EventSink
 
-    def _init_card(self, device: DeviceInfo) -> None:
+    def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
+        super().__init__(device, emit)  # type: ignore[call-arg]  # the transport's __init__
         self.mode = str(device.options.get("mode", "auto"))
         self.uid_format = str(device.options.get("uid_format", "auto"))
         self._last: tuple[str, str, float] = ("", "", 0.0)
@@ -157,14 +158,6 @@ class SerialCardReader(CardLines, SerialLineDriver):
     name = "serial"
     priority = 10
 
-    def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
-        super().__init__(device, emit)
-        self._init_card(device)
-
-    @classmethod
-    def supported(cls, device: DeviceInfo) -> bool:
-        return device.kind == "card_reader" and device.interface == "serial"
-
 
 @register
 class HidCardReader(CardLines, HidLineDriver):
@@ -173,11 +166,3 @@ class HidCardReader(CardLines, HidLineDriver):
     kind = "card_reader"
     name = "hid"
     priority = 10
-
-    def __init__(self, device: DeviceInfo, emit: EventSink) -> None:
-        super().__init__(device, emit)
-        self._init_card(device)
-
-    @classmethod
-    def supported(cls, device: DeviceInfo) -> bool:
-        return device.kind == "card_reader" and device.interface == "hid"
