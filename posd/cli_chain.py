@@ -6,9 +6,11 @@ and `[chain] mining_address` are the defaults. `chain status` is the lead's (it 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +107,38 @@ def load_account(
         raise click.ClickException(f"wrong passphrase for keystore {keystore}") from None
 
 
+@dataclass(frozen=True)
+class Signer:
+    """Where a sending command signs and sends: its --rpc and key options, read together."""
+
+    rpc: str | None
+    private_key: str | None
+    keystore: str | None
+    passphrase_file: str | None
+    passphrase_env: str | None
+
+    def connect(self, ctx: click.Context) -> tuple[LocalAccount, Web3]:
+        """The account first (bad key options fail before any network), then the RPC."""
+        account = load_account(
+            self.private_key, self.keystore, self.passphrase_file, self.passphrase_env
+        )
+        return account, _web3(ctx, self.rpc)
+
+
+_SIGNER_FIELDS = ("rpc", "private_key", "keystore", "passphrase_file", "passphrase_env")
+
+
 def signer_options(func: Any) -> Any:
-    """--rpc, --private-key | --keystore (+ passphrase source) on every sending command."""
+    """--rpc, --private-key | --keystore (+ passphrase source), --json on every sending command.
+
+    The command receives them as ``signer: Signer`` and ``as_json: bool``.
+    """
+
+    @functools.wraps(func)
+    def with_signer(*args: Any, **kwargs: Any) -> Any:
+        signer = Signer(**{name: kwargs.pop(name) for name in _SIGNER_FIELDS})
+        return func(*args, signer=signer, **kwargs)
+
     for option in reversed(
         [
             click.option("--rpc", "rpc", metavar="URL", help="JSON-RPC URL ([chain] rpc_url)."),
@@ -117,8 +149,13 @@ def signer_options(func: Any) -> Any:
             click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
         ]
     ):
-        func = option(func)
-    return func
+        with_signer = option(with_signer)
+    return with_signer
+
+
+mining_option = click.option(
+    "--mining", metavar="ADDR", help="Mining contract ([chain] mining_address)."
+)
 
 
 def _mining(ctx: click.Context, w3: Web3, mining: str | None) -> Any:
@@ -166,18 +203,13 @@ def chain() -> None:
 @click.pass_context
 def deploy(
     ctx: click.Context,
-    rpc: str | None,
-    private_key: str | None,
-    keystore: str | None,
-    passphrase_file: str | None,
-    passphrase_env: str | None,
+    signer: Signer,
     as_json: bool,
     max_supply: int,
     no_write_config: bool,
 ) -> None:
     """Deploy token + mining contract; the signer becomes the protocol admin."""
-    account = load_account(private_key, keystore, passphrase_file, passphrase_env)
-    w3 = _web3(ctx, rpc)
+    account, w3 = signer.connect(ctx)
     try:
         token, mining = contracts.deploy(w3, account, max_supply=max_supply)
     except (ChainError, ValueError) as exc:
@@ -199,7 +231,7 @@ def deploy(
 
 @chain.command("register-store")
 @signer_options
-@click.option("--mining", metavar="ADDR", help="Mining contract ([chain] mining_address).")
+@mining_option
 @click.option("--store", "store", required=True, metavar="NAME", help="storeId = keccak256(NAME).")
 @click.option("--owner", required=True, metavar="ADDR")
 @click.option("--currency", required=True, metavar="EUR")
@@ -208,11 +240,7 @@ def deploy(
 @click.pass_context
 def register_store(
     ctx: click.Context,
-    rpc: str | None,
-    private_key: str | None,
-    keystore: str | None,
-    passphrase_file: str | None,
-    passphrase_env: str | None,
+    signer: Signer,
     as_json: bool,
     mining: str | None,
     store: str,
@@ -227,8 +255,7 @@ def register_store(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     owner = _address(owner, "--owner")
-    account = load_account(private_key, keystore, passphrase_file, passphrase_env)
-    w3 = _web3(ctx, rpc)
+    account, w3 = signer.connect(ctx)
     contract = _mining(ctx, w3, mining)
     try:
         receipt = contracts.register_store(
@@ -251,17 +278,13 @@ def register_store(
 
 @chain.command("add-till")
 @signer_options
-@click.option("--mining", metavar="ADDR", help="Mining contract ([chain] mining_address).")
+@mining_option
 @click.option("--store", "store", required=True, metavar="NAME")
 @click.option("--till", required=True, metavar="ADDR")
 @click.pass_context
 def add_till(
     ctx: click.Context,
-    rpc: str | None,
-    private_key: str | None,
-    keystore: str | None,
-    passphrase_file: str | None,
-    passphrase_env: str | None,
+    signer: Signer,
     as_json: bool,
     mining: str | None,
     store: str,
@@ -269,8 +292,7 @@ def add_till(
 ) -> None:
     """Authorize a till address for a store (store owner or admin)."""
     till = _address(till, "--till")
-    account = load_account(private_key, keystore, passphrase_file, passphrase_env)
-    w3 = _web3(ctx, rpc)
+    account, w3 = signer.connect(ctx)
     contract = _mining(ctx, w3, mining)
     try:
         receipt = contracts.add_till(w3, account, contract, store, till)
@@ -288,24 +310,19 @@ def add_till(
 
 @chain.command("remove-till")
 @signer_options
-@click.option("--mining", metavar="ADDR", help="Mining contract ([chain] mining_address).")
+@mining_option
 @click.option("--till", required=True, metavar="ADDR")
 @click.pass_context
 def remove_till(
     ctx: click.Context,
-    rpc: str | None,
-    private_key: str | None,
-    keystore: str | None,
-    passphrase_file: str | None,
-    passphrase_env: str | None,
+    signer: Signer,
     as_json: bool,
     mining: str | None,
     till: str,
 ) -> None:
     """Stop a till committing (its committed batches stay claimable)."""
     till = _address(till, "--till")
-    account = load_account(private_key, keystore, passphrase_file, passphrase_env)
-    w3 = _web3(ctx, rpc)
+    account, w3 = signer.connect(ctx)
     contract = _mining(ctx, w3, mining)
     try:
         receipt = contracts.remove_till(w3, account, contract, till)
@@ -331,11 +348,7 @@ def claim(
     ctx: click.Context,
     url: str,
     recipient: str,
-    rpc: str | None,
-    private_key: str | None,
-    keystore: str | None,
-    passphrase_file: str | None,
-    passphrase_env: str | None,
+    signer: Signer,
     as_json: bool,
     from_block: int,
 ) -> None:
@@ -349,8 +362,7 @@ def claim(
     except QrError as exc:
         raise click.UsageError(f"bad claim URL: {exc}") from None
     recipient = _address(recipient, "--recipient")
-    account = load_account(private_key, keystore, passphrase_file, passphrase_env)
-    w3 = _web3(ctx, rpc)
+    account, w3 = signer.connect(ctx)
     try:
         result = do_claim(w3, account, payload, recipient, from_block=from_block)
     except ClaimError as exc:
