@@ -326,6 +326,7 @@ class Flusher:
                 f"the chain has seqs up to {chain_next - 1} for this till, the outbox only to "
                 f"{local_max}",
             )
+        self._foreign_pending(nonce_latest)
         self._demote_lost(head, chain_next, nonce_latest)
         self._locate_unmarked(chain_next)
         self._check_inflight(chain_next, nonce_latest)
@@ -334,6 +335,28 @@ class Flusher:
         if self.store.get_meta("flush_alert") is not None:
             self.store.execute("DELETE FROM meta WHERE key = 'flush_alert'")
             self.store.log_event("chain_alert_cleared", {})
+
+    def _foreign_pending(self, nonce_latest: int) -> None:
+        """The node's pending count against the local record: say so if someone else sends."""
+        pending = hexint(self.rpc.call("eth_getTransactionCount", self.till, "pending"))
+        known = self.store.one(
+            "SELECT max(a.nonce) FROM tx_attempts a JOIN batches b ON a.batch_id = b.id "
+            "WHERE b.till = ?",
+            (self.till,),
+        )[0]
+        expected = max(nonce_latest, (known + 1) if known is not None else 0)
+        if pending > expected:
+            log.warning(
+                "the node holds %d transaction(s) from till %s that this outbox never signed "
+                "(nonces %d..%d): is another process using the till key?",
+                pending - expected,
+                self.till,
+                expected,
+                pending - 1,
+            )
+            self.store.log_event(
+                "foreign_pending_tx", {"from_nonce": expected, "to_nonce": pending - 1}
+            )
 
     def _local_next_seq(self) -> int:
         try:

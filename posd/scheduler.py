@@ -49,6 +49,7 @@ class TillScheduler:
     def start(self) -> None:
         if not self.chain.rpc_url or not self.chain.mining_address:
             self.daemon.link_state = "unconfigured"
+            set_link(self.daemon.store, "unconfigured")
             log.info("no [chain] rpc_url / mining_address: proofs stay queued")
             return
         self.store = Store(self.config.db_path)
