@@ -9,7 +9,7 @@ import boa
 import pytest
 from chainfixtures import deploy
 from eth_account import Account
-from eth_account.messages import encode_typed_data
+from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
 from posd import proof
@@ -32,6 +32,26 @@ H = bytes.fromhex
 
 def hx(text: str) -> bytes:
     return H(text.removeprefix("0x"))
+
+
+# The vectors' EIP-712 domain, written out here so eth-account checks posd.proof independently.
+DOMAIN = {
+    "name": "DSG Mining",
+    "version": "1",
+    "chainId": V["chain_id"],
+    "verifyingContract": V["contract"],
+}
+
+
+def _typed(message_types: dict, message_data: dict) -> SignableMessage:
+    """eth-account's encoding of one message in the vectors' domain."""
+    return encode_typed_data(
+        domain_data=DOMAIN, message_types=message_types, message_data=message_data
+    )
+
+
+def _typed_hash(msg: SignableMessage) -> bytes:
+    return keccak(b"\x19" + msg.version + msg.header + msg.body)
 
 
 def test_till_address():
@@ -111,23 +131,17 @@ def test_claim_digest_and_signature():
     assert proof.sign_digest(key, digest) == hx(vec["signature_by_claim_key"])
     assert proof.recover_digest(digest, hx(vec["signature_by_claim_key"])) == address_of(key)
     # cross-check the hand-rolled EIP-712 hashing against eth-account
-    msg = encode_typed_data(
-        domain_data={
-            "name": "DSG Mining",
-            "version": "1",
-            "chainId": V["chain_id"],
-            "verifyingContract": V["contract"],
-        },
-        message_types={
+    msg = _typed(
+        {
             "Claim": [
                 {"name": "till", "type": "address"},
                 {"name": "seq", "type": "uint64"},
                 {"name": "recipient", "type": "address"},
             ]
         },
-        message_data={"till": vec["till"], "seq": vec["seq"], "recipient": vec["recipient"]},
+        {"till": vec["till"], "seq": vec["seq"], "recipient": vec["recipient"]},
     )
-    assert keccak(b"\x19" + msg.version + msg.header + msg.body) == digest
+    assert _typed_hash(msg) == digest
     signed = Account.sign_message(msg, key)
     assert bytes(signed.signature) == hx(vec["signature_by_claim_key"])
 
@@ -139,27 +153,17 @@ def test_batch_digest_and_signature():
     digest = proof.batch_digest(V["chain_id"], V["contract"], vec["till"], vec["firstSeq"], records)
     assert digest == hx(vec["digest"])
     assert proof.sign_digest(hx(V["till_key"]), digest) == hx(vec["signature_by_till_key"])
-    msg = encode_typed_data(
-        domain_data={
-            "name": "DSG Mining",
-            "version": "1",
-            "chainId": V["chain_id"],
-            "verifyingContract": V["contract"],
-        },
-        message_types={
+    msg = _typed(
+        {
             "Batch": [
                 {"name": "till", "type": "address"},
                 {"name": "firstSeq", "type": "uint64"},
                 {"name": "leavesHash", "type": "bytes32"},
             ]
         },
-        message_data={
-            "till": vec["till"],
-            "firstSeq": vec["firstSeq"],
-            "leavesHash": hx(vec["leavesHash"]),
-        },
+        {"till": vec["till"], "firstSeq": vec["firstSeq"], "leavesHash": hx(vec["leavesHash"])},
     )
-    assert keccak(b"\x19" + msg.version + msg.header + msg.body) == digest
+    assert _typed_hash(msg) == digest
 
 
 def test_vector_signatures_on_contract(vector_chain):
