@@ -268,6 +268,7 @@ class Daemon:
         if self.devices is not None:
             self.devices.stop()
         self.spooler.stop()
+        self.register.close()
         if self.sim is not None:
             self.sim.stop()
         self.store.close()

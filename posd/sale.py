@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from posd.catalog import Catalog, Product
 from posd.claimcode import claim_address
 from posd.events import EventBus
 from posd.keys import TillKeys
-from posd.outbox import Outbox
+from posd.salewriter import SaleRecord, SaleWriter
 from posd.store import Store
 
 MAX_QTY = 9999
@@ -177,6 +178,9 @@ class Register:
         self.embedded = embedded
         self.sale = Sale()
         self.lock = threading.RLock()
+        self._next_seq: int | None = None
+        self._last_time = 0
+        self.writer = SaleWriter(store.path, self._writer_failed)
 
     # -- cashier actions ------------------------------------------------------------------------
     def scan(
@@ -214,83 +218,101 @@ class Register:
             self.store.log_event("sale_cancelled", {"total": old.total, "lines": len(old.lines)})
         self.bus.publish("sale_cancelled", {"sale": self.sale.to_json()})
 
-    def pay(self, tender: str, amount: int, reference: str = "") -> Completed | None:
-        """Record a tender; when the sale is paid in full, complete it and start a new one."""
+    def pay(
+        self, tender: str, amount: int, reference: str = "", wait: bool = True
+    ) -> Completed | Future | None:
+        """Record a tender; when the sale is paid in full, complete it and start a new one.
+
+        Returns None while money is still due, else the Completed sale once it is durable —
+        or, with ``wait=False``, a future of it (the register takes the next basket meanwhile).
+        """
         with self.lock:
             self.sale.pay(tender, amount, reference)
             if self.sale.paid < self.sale.total:
                 self.bus.publish("payment", {"sale": self.sale.to_json()})
                 return None
-            done = self.complete(self.sale)
+            try:
+                future = self.submit(self.sale)
+            except BaseException:
+                self.sale.payments.pop()  # nothing was written: the tender can be retried
+                raise
             self.sale = Sale()
-        self.bus.publish(
-            "sale_completed", {"seq": done.seq, "total": done.total, "change": done.change}
-        )
-        return done
+        future.add_done_callback(self._announce)
+        return future if not wait else future.result()
 
-    # -- the one transaction --------------------------------------------------------------------
+    def _announce(self, future: Future) -> None:
+        if future.exception() is None:
+            done = future.result()
+            self.bus.publish(
+                "sale_completed", {"seq": done.seq, "total": done.total, "change": done.change}
+            )
+        else:
+            self.bus.publish("sale_failed", {"message": str(future.exception())})
+
+    # -- completion -----------------------------------------------------------------------------
     def complete(self, sale: Sale) -> Completed:
         """Write sale, lines, payments, proof and print job atomically, under the next seq."""
-        with self.store.transaction() as conn:
-            meta = dict(
-                conn.execute(
-                    "SELECT key, value FROM meta WHERE key IN ('next_seq', 'last_time', 'till_address')"
-                )
-            )
-            if meta.get("till_address") != self.till or "next_seq" not in meta:
-                raise SaleError(
-                    "till_not_synced",
-                    "this till has not read its next sequence number from the chain yet; "
-                    "connect it and run `posd chain status`, or create a new till key",
-                )
-            seq = int(meta["next_seq"])
-            now = max(int(time.time()), int(meta.get("last_time", 0)))
+        return self.submit(sale).result()
+
+    def submit(self, sale: Sale) -> Future:
+        """Give ``sale`` the next seq and its claim address; the writer makes it durable."""
+        with self.lock:
+            if self._next_seq is None:
+                self._load_sequence()
+            seq, now = self._next_seq, max(int(time.time()), self._last_time)
             claim = claim_address(self.keys.claim_seed, self.till, seq)
-            total, paid, change = sale.total, sale.paid, sale.change
-            conn.execute(
-                "INSERT INTO sales(seq, till, started_at, completed_at, currency, total, paid, change) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, self.till, sale.started_at, time.time(), self.currency, total, paid, change),
-            )
-            conn.executemany(
-                "INSERT INTO sale_lines(seq, line_no, barcode, name, qty, unit_price, total, tax_rate) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        seq,
-                        i,
-                        ln.barcode,
-                        ln.name,
-                        str(ln.qty),
-                        ln.unit_price,
-                        ln.total,
-                        str(ln.tax_rate),
-                    )
-                    for i, ln in enumerate(sale.lines)
+            done = Completed(seq, sale.total, sale.paid, sale.change, now, claim)
+            record = SaleRecord(
+                seq=seq,
+                till=self.till,
+                time=now,
+                claim_address=claim,
+                started_at=sale.started_at,
+                currency=self.currency,
+                total=sale.total,
+                paid=sale.paid,
+                change=sale.change,
+                lines=[
+                    (ln.barcode, ln.name, str(ln.qty), ln.unit_price, ln.total, str(ln.tax_rate))
+                    for ln in sale.lines
                 ],
+                payments=[(p.tender, p.amount, p.reference) for p in sale.payments],
+                events=[("lines_voided", {"lines": [v.to_json() for v in sale.voided]})]
+                if sale.voided
+                else [],
             )
-            conn.executemany(
-                "INSERT INTO payments(seq, idx, tender, amount, reference) VALUES (?, ?, ?, ?, ?)",
-                [(seq, i, p.tender, p.amount, p.reference) for i, p in enumerate(sale.payments)],
+            written = self.writer.submit(record)
+            self._next_seq, self._last_time = seq + 1, now
+        result: Future = Future()
+        written.add_done_callback(
+            lambda f: (
+                result.set_exception(f.exception()) if f.exception() else result.set_result(done)
             )
-            Outbox.enqueue(conn, seq, self.till, total, now, claim)
-            conn.execute(
-                "INSERT INTO print_jobs(seq, copy, created_at, next_try) VALUES (?, 0, ?, 0)",
-                (seq, time.time()),
+        )
+        return result
+
+    def _load_sequence(self) -> None:
+        """Where seqs continue: only from a database bound to this till (DESIGN §2)."""
+        meta = dict(
+            self.store.query(
+                "SELECT key, value FROM meta WHERE key IN ('next_seq', 'last_time', 'till_address')"
             )
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (str(seq + 1),))
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('last_time', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (str(now),),
+        )
+        if meta.get("till_address") != self.till or "next_seq" not in meta:
+            raise SaleError(
+                "till_not_synced",
+                "this till has not read its next sequence number from the chain yet; "
+                "connect it and run `posd chain status`, or create a new till key",
             )
-            if sale.voided:
-                self.store.log_event(
-                    "lines_voided",
-                    {"seq": seq, "lines": [v.to_json() for v in sale.voided]},
-                    conn=conn,
-                )
-        return Completed(seq, total, paid, change, now, claim)
+        self._next_seq = int(meta["next_seq"])
+        self._last_time = int(meta.get("last_time", 0))
+
+    def _writer_failed(self) -> None:
+        with self.lock:
+            self._next_seq = None  # read again from the database before the next sale
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _num(value: Decimal) -> int | float:

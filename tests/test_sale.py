@@ -169,3 +169,35 @@ def test_kill_9_during_complete_leaves_whole_sales_and_gap_free_seqs(tmp_path: P
         assert len(seqs) >= committed
         committed = len(seqs)
     assert committed > 25
+
+
+def test_a_failed_write_leaves_no_gap_and_the_register_recovers(register) -> None:
+    register.catalog.upsert([Product("777", "Cursed item", 777, Decimal(19))])
+    register.store.conn.execute(
+        "CREATE TRIGGER fail_777 BEFORE INSERT ON proofs WHEN NEW.amount = 777 "
+        "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+    )
+    futures = []
+    for code in ("4006381333931", "777", "5000112637922", "4006381333931"):
+        register.scan(code)
+        futures.append(register.pay("cash", 1000, wait=False))
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(future.result(timeout=10).seq)
+        except Exception as exc:  # noqa: BLE001 - the failure is what we look at
+            outcomes.append(type(exc).__name__)
+    assert outcomes[0] == 1 and outcomes[1] == "IntegrityError"
+    register.scan("5000112637922")
+    last = register.pay("cash", 1000)
+    seqs = [r[0] for r in register.store.query("SELECT seq FROM sales ORDER BY seq")]
+    assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] == last.seq
+    assert {r[0] for r in register.store.query("SELECT seq FROM proofs")} == set(seqs)
+
+
+def test_pay_is_durable_before_it_returns(register, tmp_path) -> None:
+    register.scan("4006381333931")
+    done = register.pay("cash", 200)
+    other = Store(tmp_path / "posd.db")  # another connection sees it at once
+    assert other.one("SELECT total FROM sales WHERE seq = ?", (done.seq,))[0] == 129
+    other.close()
