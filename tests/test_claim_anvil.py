@@ -121,6 +121,19 @@ def _url(s, leaf):
     return payload.url("https://claim.despend.example/c")
 
 
+def _chain_cli(s, *args: str, key=None):
+    """`posd chain ARGS` on the module's node and mining contract, signed by ``key`` if given."""
+    signer = ["--private-key", key.key.hex()] if key is not None else []
+    target = ["--rpc", s["node"].url, "--mining", s["mining"].address]
+    return s["runner"].invoke(chain, [*args, *target, *signer])
+
+
+def _claim_cli(s, url: str, recipient: str, *args: str):
+    """`posd claim URL --recipient R ARGS` on the module's node, sent by DEV_KEYS[6]."""
+    signer = ["--rpc", s["node"].url, "--private-key", DEV_KEYS[6]]
+    return s["runner"].invoke(claim_cmd, [url, "--recipient", recipient, *signer, *args])
+
+
 @pytest.fixture(scope="module")
 def committed(setup):
     s = setup
@@ -167,19 +180,7 @@ def test_claim_from_relayed_commit_via_cli(setup, committed):
     s = setup
     _, batch2 = committed
     recipient = Account.create().address
-    out = s["runner"].invoke(
-        claim_cmd,
-        [
-            _url(s, batch2[17]),
-            "--recipient",
-            recipient,
-            "--rpc",
-            s["node"].url,
-            "--private-key",
-            DEV_KEYS[6],
-            "--json",
-        ],
-    )
+    out = _claim_cli(s, _url(s, batch2[17]), recipient, "--json")
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["reward"] == batch2[17].amount * RATE and data["batch_index"] == 1
@@ -209,32 +210,9 @@ def test_claim_errors(setup, committed):
     with pytest.raises(ClaimError) as err:
         prepare_claim(w3, wrong_contract, recipient)
     assert err.value.code == "wrong_contract"
-    out = s["runner"].invoke(
-        claim_cmd,
-        [
-            _url(s, later),
-            "--recipient",
-            recipient,
-            "--rpc",
-            s["node"].url,
-            "--private-key",
-            DEV_KEYS[6],
-            "--json",
-        ],
-    )
+    out = _claim_cli(s, _url(s, later), recipient, "--json")
     assert out.exit_code == 1 and json.loads(out.output)["error"]["code"] == "not_committed"
-    out = s["runner"].invoke(
-        claim_cmd,
-        [
-            "https://x/c#AAAA",
-            "--recipient",
-            recipient,
-            "--rpc",
-            s["node"].url,
-            "--private-key",
-            DEV_KEYS[6],
-        ],
-    )
+    out = _claim_cli(s, "https://x/c#AAAA", recipient)
     assert out.exit_code == 2 and "bad claim URL" in out.output
 
 
@@ -246,21 +224,7 @@ def test_seq_mismatch_and_remove_till_on_anvil(setup, committed):
     with pytest.raises(contracts.ChainError) as err:
         contracts.send(w3, till, mining.functions.commitBatch(6, again))
     assert err.value.reason == "SeqMismatch"
-    out = s["runner"].invoke(
-        chain,
-        [
-            "remove-till",
-            "--till",
-            till.address,
-            "--rpc",
-            s["node"].url,
-            "--mining",
-            mining.address,
-            "--private-key",
-            s["owner"].key.hex(),
-            "--json",
-        ],
-    )
+    out = _chain_cli(s, "remove-till", "--till", till.address, "--json", key=s["owner"])
     assert out.exit_code == 0, out.output
     with pytest.raises(contracts.ChainError) as err:
         contracts.send(
@@ -271,57 +235,19 @@ def test_seq_mismatch_and_remove_till_on_anvil(setup, committed):
     recipient = Account.create().address
     result = claim(w3, Account.from_key(DEV_KEYS[5]), _url(s, committed[0][4]), recipient)
     assert result.reward == 780 * RATE
-    out = s["runner"].invoke(
-        chain,
-        [
-            "add-till",
-            "--store",
-            "Corner Shop",
-            "--till",
-            till.address,
-            "--rpc",
-            s["node"].url,
-            "--mining",
-            mining.address,
-            "--private-key",
-            s["admin"].key.hex(),
-            "--json",
-        ],
+    out = _chain_cli(
+        s, "add-till", "--store", "Corner Shop", "--till", till.address, "--json", key=s["admin"]
     )
     assert out.exit_code == 0 and json.loads(out.output)["next_seq"] == 46
 
 
 def test_cli_errors_are_clear(setup):
     s = setup
-    out = s["runner"].invoke(
-        chain,
-        [
-            "add-till",
-            "--store",
-            "Nowhere",
-            "--till",
-            s["till"].address,
-            "--rpc",
-            s["node"].url,
-            "--mining",
-            s["mining"].address,
-            "--private-key",
-            s["owner"].key.hex(),
-        ],
+    out = _chain_cli(
+        s, "add-till", "--store", "Nowhere", "--till", s["till"].address, key=s["owner"]
     )
     assert out.exit_code == 1 and "UnknownStore" in out.output
-    out = s["runner"].invoke(
-        chain,
-        [
-            "remove-till",
-            "--till",
-            s["till"].address,
-            "--rpc",
-            s["node"].url,
-            "--mining",
-            s["mining"].address,
-        ],
-    )
+    out = _chain_cli(s, "remove-till", "--till", s["till"].address)  # no signing key
     assert out.exit_code == 2 and "--private-key" in out.output
     out = s["runner"].invoke(
         chain,
