@@ -912,7 +912,13 @@ class Flusher:
         if first_unbatched is None:
             return
         if first_unbatched != next_seq:
-            if first_unbatched < next_seq or not inflight:
+            if not inflight and first_unbatched > next_seq and not self._leaves(next_seq, 1):
+                # the chain waits for seqs this outbox does not have: nothing can ever follow
+                self._alert(
+                    "seq_gap",
+                    f"the chain expects seq {next_seq}, the outbox's next is {first_unbatched}",
+                )
+            elif first_unbatched < next_seq or not inflight:
                 self.need_reconcile = True
             return  # a gap: the proofs before it are in a batch still deciding its fate
         fresh: list[tuple[int, Any]] = []
