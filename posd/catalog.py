@@ -48,17 +48,37 @@ class CatalogFileError(ValueError):
 
 
 class Catalog:
+    """Product lookups, cached in memory; an import by another process shows within a second."""
+
+    RECHECK_S = 1.0
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._cache: dict[str, Product | None] = {}
+        self._version: str | None = None
+        self._checked = 0.0
 
     def get(self, barcode: str) -> Product | None:
+        now = time.monotonic()
+        if now - self._checked > self.RECHECK_S:
+            version = self.store.get_meta("catalog_version", "0")
+            if version != self._version:
+                self._cache.clear()
+                self._version = version
+            self._checked = now
+        try:
+            return self._cache[barcode]
+        except KeyError:
+            pass
         row = self.store.one(
             "SELECT barcode, name, price_minor, tax_rate FROM products WHERE barcode = ?",
             (barcode,),
         )
-        if row is None:
-            return None
-        return Product(row[0], row[1], row[2], Decimal(row[3]))
+        product = Product(row[0], row[1], row[2], Decimal(row[3])) if row else None
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[barcode] = product
+        return product
 
     def count(self) -> int:
         return self.store.one("SELECT count(*) FROM products")[0]
@@ -73,6 +93,11 @@ class Catalog:
                 "updated_at = excluded.updated_at",
                 [(p.barcode, p.name, p.price_minor, str(p.tax_rate), now) for p in products],
             )
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('catalog_version', '1') ON CONFLICT(key) "
+                "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
+        self._checked = 0.0  # this process sees its own change at once
 
     def import_csv(self, path: Path) -> ImportResult:
         products, errors = read_csv(path)

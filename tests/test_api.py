@@ -117,3 +117,37 @@ def test_status_lists_devices_and_no_secrets(api) -> None:
     fragment = done["claim_url"].split("#", 1)[1]
     assert fragment not in text and daemon.api_token not in text
     assert daemon.keys.claim_seed.hex() not in text
+
+
+def test_catalog_import_while_running_takes_effect_without_restart(api, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    daemon, client, _ = api
+    assert client.post("/api/scan", {"code": "4000000000006"})[0] == 404  # cached as unknown
+    csv = tmp_path / "new.csv"
+    csv.write_text("barcode,name,price_minor,tax_rate\n4000000000006,New thing,999,19\n")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "posd.cli",
+            "--state-dir",
+            str(daemon.state_dir),
+            "catalog",
+            "import",
+            str(csv),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 3
+    while (
+        status := client.post("/api/scan", {"code": "4000000000006"})[0]
+    ) == 404 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status == 200
+    assert daemon.register.sale.lines[-1].name == "New thing"
