@@ -162,6 +162,9 @@ def test_node_killed_loses_its_last_blocks(tmp_path: Path) -> None:
         run_all(f, chain)
         time.sleep(2.5)  # dumped to the state file
         before = int(anvil.rpc("eth_blockNumber"), 16)
+        # what the disk holds at this moment: the power cut below loses everything after it
+        # (anvil dumps every second, so a real cut loses up to a second; this makes it certain)
+        saved = state.read_bytes()
         kit.sell(300)
         flush_all(f, timeout=30)  # committed, maybe confirmed: then a power cut
         flush_once(f)
@@ -169,11 +172,12 @@ def test_node_killed_loses_its_last_blocks(tmp_path: Path) -> None:
         flush_once(f)
         assert kit.states().get("confirmed", 0) > 300
         anvil.kill()
+        state.write_bytes(saved)
         anvil = Anvil(state_file=state, port=anvil.port).start()
         chain.anvil = anvil
         after = int(anvil.rpc("eth_blockNumber"), 16)
-        assert after < before + 6, "the kill should have lost blocks"
-        assert chain.next_seq(kit.till) < 601
+        assert after <= before + 1, "the kill should have lost blocks"
+        assert chain.next_seq(kit.till) == 301
         run_all(f, chain)
         assert_exactly_once(kit, chain, 600)
         # a fresh flusher (a restarted daemon) agrees and has nothing to do
@@ -242,7 +246,7 @@ def test_reorg_sends_again(own_chain: Chain, tmp_path: Path) -> None:
     kit = make_till(tmp_path / "till", chain)
     kit.sell(90)
     snap = chain.rpc("evm_snapshot")
-    f = flusher(kit, chain, max_batch=30, confirmations=3)
+    f = flusher(kit, chain, max_batch=30, confirmations=10)
     flush_all(f, timeout=30)
     flush_once(f)
     assert kit.states() == {"committed": 90}
