@@ -164,6 +164,47 @@ def test_simulate_end_to_end(tmp_path: Path) -> None:
         w3 = Web3(Web3.HTTPProvider(lines["rpc"]))
         assert w3.eth.get_code(payload.contract), "the QR names the deployed mining contract"
         wait_for((tmp_path / "printer" / "receipts" / "1.png").exists, what="the PNG preview")
+        png = tmp_path / "receipt-1.png"
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "posd.cli",
+                "--state-dir",
+                str(tmp_path),
+                "receipt",
+                "1",
+                "--png",
+                str(png),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        from PIL import Image
+
+        with Image.open(png) as image:
+            assert image.width >= 384 and image.height > image.width
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "posd.cli",
+                "--state-dir",
+                str(tmp_path),
+                "receipt",
+                "99",
+                "--png",
+                str(png),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+        assert r.returncode == 2 and "no sale with seq 99" in r.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
