@@ -1189,10 +1189,6 @@ def flush_all(
             time.sleep(poll_s)
 
 
-def open_flusher(store: Store, private_key: bytes, chain: ChainConfig, **kwargs: Any) -> Flusher:
-    return Flusher(store, private_key, chain, **kwargs)
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m posd.flusher`: flush a state dir's outbox under the sender lock, to the end."""
     import argparse
