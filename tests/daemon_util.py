@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -55,3 +59,47 @@ class Client:
 
     def get(self, path: str) -> tuple[int, Any]:
         return self.call("GET", path)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def posd_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the `posd` command in a subprocess, as a store owner or technician would."""
+    return subprocess.run(
+        [sys.executable, "-m", "posd.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def start_simulate(state: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`posd run --simulate` until it prints `ready`; returns the process and its key: value lines."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posd.cli", "--state-dir", str(state), "run", "--simulate"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    lines: dict[str, str] = {}
+    deadline = time.monotonic() + 90
+    while "ready" not in lines and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"posd run --simulate ended: {proc.stderr.read()}")
+        key, _, value = line.strip().partition(": ")
+        lines[key] = value
+    assert "ready" in lines, "no ready line within 90 s"
+    return proc, lines
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

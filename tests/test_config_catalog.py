@@ -46,8 +46,14 @@ def test_defaults_for_everything() -> None:
         ("[store]\ncolour = 'red'\n", r"\[store\] colour: unknown key"),
         ("[shop]\nname = 'x'\n", r"unknown section \[shop\]"),
         ("[store\nname = 'x'\n", r"not valid TOML.*line 1"),
-        ("[[device]]\nkind = 'scanner'\ndriver = 'serial'\n", r"\[\[device\]\] #1: device entry: missing key 'port'"),
-        ("[[device]]\nkind = 'toaster'\ndriver = 'serial'\n", r"\[\[device\]\] #1: .*'kind' = 'toaster'"),
+        (
+            "[[device]]\nkind = 'scanner'\ndriver = 'serial'\n",
+            r"\[\[device\]\] #1: device entry: missing key 'port'",
+        ),
+        (
+            "[[device]]\nkind = 'toaster'\ndriver = 'serial'\n",
+            r"\[\[device\]\] #1: .*'kind' = 'toaster'",
+        ),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, expected: str) -> None:

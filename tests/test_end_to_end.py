@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from daemon_util import Client, make_daemon
+from daemon_util import Client, make_daemon, posd_cli, start_simulate, stop
 from escpos_parse import FakePrinter, extract_qr_data
 
 from posd.claimcode import ClaimPayload, claim_address
@@ -128,25 +125,8 @@ def test_printer_gone_keeps_the_job_and_retries(tmp_path: Path) -> None:
 
 def test_simulate_end_to_end(tmp_path: Path) -> None:
     """The README's run command: `posd run --simulate` prints api/token/rpc/ready; a sale prints a QR."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posd.cli", "--state-dir", str(tmp_path), "run", "--simulate"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    proc, lines = start_simulate(tmp_path)
     try:
-        lines: dict[str, str] = {}
-        deadline = time.monotonic() + 90
-        while "ready" not in lines and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            key, _, value = line.strip().partition(": ")
-            lines[key] = value
-        assert "ready" in lines, proc.stderr.read() if proc.poll() is not None else "no ready line"
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", lines["api"])
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", lines["rpc"])
         client = Client(lines["api"], lines["token"])
@@ -165,49 +145,13 @@ def test_simulate_end_to_end(tmp_path: Path) -> None:
         assert w3.eth.get_code(payload.contract), "the QR names the deployed mining contract"
         wait_for((tmp_path / "printer" / "receipts" / "1.png").exists, what="the PNG preview")
         png = tmp_path / "receipt-1.png"
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "posd.cli",
-                "--state-dir",
-                str(tmp_path),
-                "receipt",
-                "1",
-                "--png",
-                str(png),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        r = posd_cli("--state-dir", str(tmp_path), "receipt", "1", "--png", str(png))
         assert r.returncode == 0, r.stderr
         from PIL import Image
 
         with Image.open(png) as image:
             assert image.width >= 384 and image.height > image.width
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "posd.cli",
-                "--state-dir",
-                str(tmp_path),
-                "receipt",
-                "99",
-                "--png",
-                str(png),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        r = posd_cli("--state-dir", str(tmp_path), "receipt", "99", "--png", str(png))
         assert r.returncode == 2 and "no sale with seq 99" in r.stderr
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

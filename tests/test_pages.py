@@ -17,13 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_util import make_daemon
 
-from posd import config as configmod
-from posd import identity
-from posd import keys as keyfile
-from posd.catalog import DEMO_PRODUCTS, Catalog
 from posd.daemon import Daemon
-from posd.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,17 +40,9 @@ needs_chromium = pytest.mark.skipif(
 @pytest.fixture
 def till(tmp_path: Path) -> Iterator[tuple[Daemon, str]]:
     """A bound till with the demo catalog, a simulated printer and the API on a free port."""
-    cfg = configmod.load(None, state_dir=str(tmp_path))
-    cfg.device = [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
-    cfg.api.port = 0
-    cfg.explicit.add("api.port")
-    keys = keyfile.generate()
-    keyfile.save(cfg.key_file, keys)
-    store = Store(cfg.db_path)
-    identity.bind_new(store, keys)
-    Catalog(store).upsert(DEMO_PRODUCTS)
-    store.close()
-    daemon = Daemon(cfg, simulate=False)
+    daemon = make_daemon(
+        tmp_path, [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
+    )
     port = daemon.start()
     try:
         yield daemon, f"http://127.0.0.1:{port}"

@@ -7,11 +7,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-from daemon_util import Client
+from daemon_util import Client, start_simulate, stop
 
 from posd import config as configmod
 from posd import keys as keyfile
@@ -43,30 +41,6 @@ def test_unknown_key_file_offline_refuses_to_sell(tmp_path: Path) -> None:
         assert daemon.store.one("SELECT count(*) FROM sales")[0] == 0
     finally:
         daemon.stop()
-
-
-def start_simulate(state: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posd.cli", "--state-dir", str(state), "run", "--simulate"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    lines: dict[str, str] = {}
-    deadline = time.monotonic() + 90
-    while "ready" not in lines and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(proc.stderr.read())
-        key, _, value = line.strip().partition(": ")
-        lines[key] = value
-    return proc, lines
-
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    proc.send_signal(sig)
-    proc.wait(timeout=30)
 
 
 def test_lost_database_continues_from_chain_with_a_new_seed(tmp_path: Path) -> None:
