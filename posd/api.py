@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from posd.outbox import AlreadyCommitted, UnknownSale
-from posd.sale import BadInput, SaleError
+from posd.sale import SaleError
 
 if TYPE_CHECKING:
     from posd.daemon import Daemon
@@ -221,6 +221,3 @@ def create_app(daemon: Daemon) -> Starlette:
         Route("/tech", page("tech.html")),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found, Exception: crash})
-
-
-__all__ = ["create_app", "BadInput"]

@@ -114,10 +114,12 @@ def _parse_row(line: int, row: dict[str, str]) -> Product | RowError:
     name = (row.get("name") or "").strip()
     if not barcode:
         return RowError(line, "barcode", "empty")
-    try:
-        parse(barcode) if not (len(barcode) == 7 and barcode.startswith("2")) else None
-    except BadBarcode as exc:
-        return RowError(line, "barcode", str(exc))
+    is_embedded_item = len(barcode) == 7 and barcode.startswith("2")  # e.g. 2112345 (DESIGN §6)
+    if not is_embedded_item:
+        try:
+            parse(barcode)
+        except BadBarcode as exc:
+            return RowError(line, "barcode", str(exc))
     if not name:
         return RowError(line, "name", "empty")
     price_text = (row.get("price_minor") or "").strip()

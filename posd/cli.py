@@ -224,27 +224,13 @@ def receipt_cmd(obj: AppContext, seq: int, png: Path) -> None:
     click.echo(f"wrote {png} ({image.width}x{image.height})")
 
 
-def _register_optional(module: str, *names: str) -> None:
-    """Commands other modules own (chain, claim, flush, queue, devices, diag)."""
-    import importlib
+from posd.cli_chain import chain, claim  # noqa: E402 - commands defined beside their business
+from posd.cli_flush import flush, queue  # noqa: E402
+from posd.cli_ops import chain_status, devices, diag  # noqa: E402
 
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return
-    for name in names:
-        command = getattr(mod, name, None)
-        if command is not None:
-            main.add_command(command)
-
-
-_register_optional("posd.cli_ops", "devices", "diag")
-_register_optional("posd.cli_flush", "queue", "flush")
-_register_optional("posd.cli_chain", "chain", "claim")
-if "chain" in main.commands:
-    from posd.cli_ops import chain_status
-
-    main.commands["chain"].add_command(chain_status)
+for _command in (devices, diag, queue, flush, chain, claim):
+    main.add_command(_command)
+chain.add_command(chain_status)
 
 
 if __name__ == "__main__":

@@ -7,26 +7,17 @@ the lock the daemon's rounds stand aside, and they resume by themselves when it 
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from posd import keys as keyfile
 from posd.chain import LinkDown
+from posd.cli_common import emit, fail
 from posd.flusher import Flusher, Halted, flush_all, queue_status
 from posd.sender import SenderLock
 from posd.store import Store
-
-
-def emit(data: Any, as_json: bool, text: str) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str) if as_json else text)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 @click.command("queue")

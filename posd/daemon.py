@@ -237,10 +237,8 @@ class Daemon:
         self.devices.start()
 
     def _start_scheduler(self) -> None:
-        try:
-            from posd.scheduler import TillScheduler
-        except ImportError:
-            return
+        from posd.scheduler import TillScheduler
+
         self.scheduler = TillScheduler(self)
         self.scheduler.start()
 
