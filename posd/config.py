@@ -61,6 +61,7 @@ class ReceiptConfig:
 @dataclass
 class ChainConfig:
     rpc_url: str = ""
+    chain_id: int = 0  # 0: ask the node once and remember it (the receipt QR carries it)
     mining_address: str = ""
     token_address: str = ""
     flush_interval_s: int = 30

@@ -25,13 +25,13 @@ from posd import identity
 from posd import keys as keyfile
 from posd.api import create_app
 from posd.catalog import DEMO_PRODUCTS, Catalog
-from posd.chain import chain_next_seq
+from posd.chain import LinkDown, Rpc, RpcError, chain_next_seq, hexint
 from posd.config import Config
 from posd.events import EventBus
 from posd.flusher import queue_status
 from posd.outbox import Outbox
 from posd.sale import Register
-from posd.spooler import Spooler
+from posd.spooler import Spooler, known_chain_id
 from posd.store import Store
 
 log = logging.getLogger("posd")
@@ -94,6 +94,7 @@ class Daemon:
 
             self.sim = Simulation(self)
             self.sim.prepare()
+        self.resolve_chain_id()
         self.api_token = self._api_token()
         self.keys, self.till_state = identity.ensure_bound(
             self.store, self.keys, config.key_file, self.passphrase, self.chain_next_seq
@@ -131,6 +132,20 @@ class Daemon:
             token = secrets.token_urlsafe(24)
             self.store.set_meta("api_token", token)
         return token
+
+    def resolve_chain_id(self) -> int | None:
+        """The chain id for receipt QRs: config, else remembered, else asked of the node once."""
+        if self.chain_id is None:
+            self.chain_id = known_chain_id(self.config, self.store)
+        if self.chain_id is None and self.config.chain.rpc_url:
+            try:
+                self.chain_id = hexint(
+                    Rpc(self.config.chain.rpc_url, timeout=3.0).call("eth_chainId")
+                )
+            except (LinkDown, RpcError, ValueError):
+                return None  # offline: asked again at the next receipt
+            self.store.set_meta("chain_id", self.chain_id)
+        return self.chain_id
 
     def chain_next_seq(self, till: str) -> int | None:
         return chain_next_seq(self.config.chain.rpc_url, self.config.chain.mining_address, till)

@@ -85,8 +85,7 @@ class Simulation:
         till = self.daemon.keys.address
         if w3.eth.get_balance(till) < Web3.to_wei(10, "ether"):
             w3.provider.make_request("anvil_setBalance", [till, hex(Web3.to_wei(1000, "ether"))])
-        self.daemon.chain_id = w3.eth.chain_id
-        self.daemon.store.set_meta("chain_id", self.daemon.chain_id)
+        self.daemon.resolve_chain_id()
         self.daemon.link_state = "online"
         self.settings.update(
             rpc_url=cfg.chain.rpc_url,

@@ -48,8 +48,7 @@ class ReceiptBuilder:
         )
         keys = keyfile.load(config.key_file, passphrase)
         store = Store(config.db_path)
-        chain_id = int(store.get_meta("chain_id", "0") or 0)
-        return cls(config, store, keys, chain_id)
+        return cls(config, store, keys, known_chain_id(config, store) or 0)
 
     def build(self, seq: int, copy: bool = False) -> Receipt:
         sale = self.store.one(
@@ -113,6 +112,11 @@ class ReceiptBuilder:
         return render_png(self.build(seq, copy))
 
 
+def known_chain_id(config: Config, store: Store) -> int | None:
+    """The chain id from the config, else the one the daemon learnt from its node."""
+    return config.chain.chain_id or int(store.get_meta("chain_id", "0") or 0) or None
+
+
 def make_printer(config: Config, simulate: bool, state_dir: Path) -> PrinterDriver | None:
     """The configured printer; in --simulate without one, the simulated printer."""
     entry = next((d for d in config.device if d.get("kind") == "printer"), None)
@@ -140,9 +144,8 @@ class Spooler:
         self._thread: threading.Thread | None = None
 
     def builder(self) -> ReceiptBuilder:
-        return ReceiptBuilder(
-            self.daemon.config, self.store, self.daemon.keys, self.daemon.chain_id or 0
-        )
+        chain_id = self.daemon.resolve_chain_id() or 0
+        return ReceiptBuilder(self.daemon.config, self.store, self.daemon.keys, chain_id)
 
     # -- queue ----------------------------------------------------------------------------------
     def reprint(self, seq: int) -> int:

@@ -46,6 +46,7 @@ def test_pty_scan_to_tcp_receipt_with_claim_qr(tmp_path: Path, pty_scanner) -> N
                 {"kind": "printer", **printer.entry, **FAST},
             ],
             mining_address="0x" + "c0" * 20,
+            chain_id=31337,
         )
         api_port = daemon.start()
         try:
@@ -79,6 +80,7 @@ def test_pty_scan_to_tcp_receipt_with_claim_qr(tmp_path: Path, pty_scanner) -> N
             assert payload.seq == proof.seq and payload.amount == proof.amount == 318
             assert payload.time == proof.time and payload.till == daemon.keys.address
             assert payload.currency == "EUR" and payload.contract.lower() == "0x" + "c0" * 20
+            assert payload.chain_id == 31337
             assert payload.claim_address == proof.claim_address
             assert (
                 claim_address(daemon.keys.claim_seed, daemon.keys.address, proof.seq)

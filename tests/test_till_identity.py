@@ -100,3 +100,28 @@ def test_power_cut_leaves_nothing_that_blocks_the_next_start(tmp_path: Path) -> 
         assert status == 200 and done["seq"] == 2
     finally:
         stop(proc)
+
+
+def test_chain_id_is_asked_of_the_node_once_and_remembered(tmp_path: Path) -> None:
+    from daemon_util import make_daemon
+
+    from posd.devchain import Anvil
+    from posd.spooler import ReceiptBuilder
+
+    with Anvil() as node:
+        daemon = make_daemon(
+            tmp_path,
+            [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}],
+            rpc_url=node.url,
+            mining_address="0x" + "11" * 20,
+        )
+        try:
+            assert daemon.chain_id == 31337
+            assert daemon.store.get_meta("chain_id") == "31337"
+        finally:
+            daemon.stop()
+    cfg = configmod.load(None, state_dir=str(tmp_path))
+    cfg.chain.mining_address = "0x" + "11" * 20
+    builder = ReceiptBuilder.open(cfg)  # `posd receipt`, node gone: the remembered id
+    assert builder.chain_id == 31337
+    builder.store.close()
