@@ -22,14 +22,17 @@ sys.path.insert(0, str(ROOT))
 from eth_account import Account  # noqa: E402
 from web3 import Web3  # noqa: E402
 
-from posd import contracts, identity  # noqa: E402
-from posd import keys as keyfile  # noqa: E402
-from posd.claimcode import claim_address  # noqa: E402
-from posd.config import ChainConfig  # noqa: E402
-from posd.devchain import DEV_KEYS, Anvil  # noqa: E402
-from posd.flusher import Flusher, flush_all  # noqa: E402
-from posd.outbox import Outbox  # noqa: E402
-from posd.store import Store  # noqa: E402
+from posd.chain import contracts  # noqa: E402
+from posd.chain.devchain import DEV_KEYS, Anvil  # noqa: E402
+from posd.chain.flush import Flusher, flush_all  # noqa: E402
+from posd.config import keyfile  # noqa: E402
+from posd.config.settings import ChainConfig  # noqa: E402
+from posd.db import meta  # noqa: E402
+from posd.db.meta import Meta  # noqa: E402
+from posd.db.outbox import Outbox  # noqa: E402
+from posd.db.store import Store  # noqa: E402
+from posd.proof.claimcode import claim_address  # noqa: E402
+from posd.till import identity  # noqa: E402
 
 HUGE_CAP = 2**95
 
@@ -49,7 +52,7 @@ def backlog(store: Store, keys: keyfile.TillKeys, n: int) -> None:
                     (seq, till, t0, t0, amount, amount),
                 )
                 Outbox.enqueue(conn, seq, till, amount, t0, claim_address(seed, till, seq))
-            store.set_meta("next_seq", end + 1, conn)
+            Meta(store).set(meta.NEXT_SEQ, end + 1, conn)
 
 
 def main() -> None:
@@ -68,7 +71,7 @@ def main() -> None:
         _, mining = contracts.deploy(w3, admin)
         contracts.register_store(w3, admin, mining, "Bench", admin.address, "EUR", HUGE_CAP)
         keys = keyfile.generate()
-        contracts.add_till(w3, admin, mining, "Bench", keys.address)
+        contracts.add_till_with_key(w3, admin, mining, "Bench", keys.private_key)
         anvil.rpc("anvil_setBalance", keys.address, hex(10**24))
 
         store = Store(directory / "bench.db")

@@ -25,13 +25,14 @@ from web3 import Web3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from posd import contracts as C  # noqa: E402
 from posd import proof  # noqa: E402
-from posd.claimcode import address_of, claim_key  # noqa: E402
-from posd.devchain import DEV_KEYS, Anvil  # noqa: E402
+from posd.chain import contracts as C  # noqa: E402
+from posd.chain.devchain import DEV_KEYS, Anvil  # noqa: E402
+from posd.proof.claimcode import address_of, claim_key  # noqa: E402
 
 SIZES = (1, 16, 64, 256)
 TARGETS = {"commit_per_proof_256": 1800, "claim_new_holder": 83000, "claim_existing_holder": 66000}
+STAKING_TARGETS = {"stake_warm": 70000, "claim_dividends_warm": 60000}
 
 NAIVE_SOURCE = """# pragma version ~=0.4.3
 # The naive design: one transaction per purchase proof, storing its hash.
@@ -94,7 +95,15 @@ def main() -> int:
         for n in SIZES:
             till = Account.create()
             fund(anvil, till.address)
-            C.add_till(w3, admin, mining, "bench", till.address)
+            # the till's JoinStore consent (DESIGN §4), then addTill by the store owner
+            deadline = w3.eth.get_block("latest")["timestamp"] + 3600
+            sid = C.store_id("bench")
+            consent = proof.sign_digest(
+                till.key,
+                proof.join_store_digest(chain_id, mining.address, sid, till.address, deadline),
+            )
+            fn = mining.functions.addTill(sid, till.address, deadline, consent)
+            C.send(w3, admin, fn)
             seed = os.urandom(32)
             warm = make_batch(till.address, seed, 1, n)  # first batch: opens the till's state
             C.send(w3, till, mining.functions.commitBatch(1, proof.encode_records(warm)))
@@ -146,7 +155,8 @@ def main() -> int:
             )
             return C.send(w3, relayer, fn)["gasUsed"]
 
-        first_holder = Account.create().address
+        holder = Account.create()  # keeps its key: it funds the staking bench with its DSG
+        first_holder = holder.address
         claim(0, first_holder)  # the very first mint (totalSupply 0 -> non-zero): not measured
         new_holder = Account.create().address
         claim_new = claim(1, new_holder)
@@ -164,6 +174,8 @@ def main() -> int:
         ]
         naive_per_proof = round(sum(naive_gas) / len(naive_gas))
 
+        staking = bench_staking(w3, anvil, admin, token, holder)
+
     per_256 = commit["256"]["per_proof_max"]
     result = {
         "node": "anvil",
@@ -175,6 +187,7 @@ def main() -> int:
             "existing_holder_other_word": claim_existing_again,
             "proof_siblings": len(proofs[1]),
         },
+        "staking": staking,
         "naive_one_tx_per_proof": {
             "per_proof": naive_per_proof,
             "ratio_naive_over_batch_256": round(naive_per_proof / per_256, 1),
@@ -191,6 +204,75 @@ def main() -> int:
     }
     print(json.dumps(result, indent=1))
     return 0
+
+
+def bench_staking(w3: Web3, anvil: Anvil, admin, token, holder) -> dict:
+    """DSGStaking (DESIGN §11) over the real DSG token, dividends in the 6-decimal test stable.
+
+    "warm" = an account that already stakes (and, for claimDividends, already holds the profit
+    token), during a running stream, with a standing (finite) allowance: the steady state.
+    """
+    stable = C.deploy_test_stable(w3, admin)
+    staking = C.deploy_staking(w3, admin, token.address, stable.address, [100 * 10**18])
+    stakers = [Account.create() for _ in range(3)]
+    fund(anvil, holder.address)
+    minted = token.functions.balanceOf(holder.address).call()  # DSG only comes from claims
+    gas: dict[str, int] = {}
+    for who in stakers:
+        fund(anvil, who.address)
+        sent = C.send(w3, holder, token.functions.transfer(who.address, minted // 4))
+        C.send(w3, who, token.functions.approve(staking.address, minted))  # finite: no shortcut
+    # staking keeps its own accumulator: a DSG transfer costs what it did (ERC-20, no hooks)
+    gas["dsg_transfer_new_recipient"] = sent["gasUsed"]
+    first, warm, other = stakers
+    stake = minted // 16
+
+    def later(seconds: int) -> None:  # mined, so the gas estimate sees the new block time
+        anvil.rpc("evm_increaseTime", seconds)
+        anvil.rpc("evm_mine")
+
+    def tx(name: str, who, call) -> None:
+        gas[name] = C.send(w3, who, call)["gasUsed"]
+
+    tx("stake_first_ever", first, staking.functions.stake(stake))  # pool 0 -> non-zero
+    tx("stake_new_staker", warm, staking.functions.stake(stake))
+    C.send(w3, admin, stable.functions.mint(admin.address, 10**12))
+    C.send(w3, admin, stable.functions.approve(staking.address, 10**12))
+    tx("notify_profit_first", admin, staking.functions.notifyProfit(10**9))
+    later(3600)
+    tx("notify_profit_during_stream", admin, staking.functions.notifyProfit(10**9))
+    later(3600)
+    # the first top-up after a deposit sets the staker's accumulator checkpoint (0 -> non-zero)
+    tx("stake_first_accrual", warm, staking.functions.stake(stake))
+    later(3600)
+    tx("claim_dividends_first", warm, staking.functions.claimDividends())  # 0 -> holder
+    later(3600)
+    tx("claim_dividends_warm", warm, staking.functions.claimDividends())
+    later(3600)
+    tx("stake_warm", warm, staking.functions.stake(stake))
+    tx("stake_other", other, staking.functions.stake(stake))
+    later(3600)
+    tx("request_unstake", warm, staking.functions.requestUnstake(stake))
+    later(7 * 86400 + 1)
+    tx("withdraw", warm, staking.functions.withdraw())
+    # recovery (admin): profit streamed into an empty pool plus a surplus sent by mistake
+    empty = C.deploy_staking(w3, admin, token.address, stable.address, [])
+    C.send(w3, admin, stable.functions.approve(empty.address, 10**9))
+    C.send(w3, admin, empty.functions.notifyProfit(10**9))
+    later(86400)
+    C.send(w3, admin, stable.functions.transfer(empty.address, 10**6))
+    tx("recover_profit", admin, empty.functions.recoverProfit(admin.address))
+    return {
+        "gas": gas,
+        "targets": {
+            **STAKING_TARGETS,
+            "met": {
+                "stake_warm": gas["stake_warm"] <= STAKING_TARGETS["stake_warm"],
+                "claim_dividends_warm": gas["claim_dividends_warm"]
+                <= STAKING_TARGETS["claim_dividends_warm"],
+            },
+        },
+    }
 
 
 if __name__ == "__main__":

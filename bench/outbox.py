@@ -15,11 +15,12 @@ import time
 from collections import deque
 from pathlib import Path
 
-from posd import identity
-from posd import keys as keyfile
-from posd.catalog import DEMO_PRODUCTS, Catalog
-from posd.sale import Register
-from posd.store import Store
+from posd.config import keyfile
+from posd.db.store import Store
+from posd.till import identity
+from posd.till.catalog import DEMO_PRODUCTS, Catalog
+from posd.till.sale import Register
+from posd.till.seqmark import SeqMark
 
 
 def rss_kib() -> int:
@@ -52,6 +53,9 @@ def main() -> None:
     ap.add_argument("--sequential", action="store_true", help="wait for each sale before the next")
     ap.add_argument("--window", type=int, default=64, help="sales in flight at most")
     ap.add_argument(
+        "--no-mark", action="store_true", help="without the high-water mark (to see its cost)"
+    )
+    ap.add_argument(
         "--dir", type=Path, default=None, help="where the database lives (default: a temp dir)"
     )
     args = ap.parse_args()
@@ -63,8 +67,13 @@ def main() -> None:
     catalog = Catalog(store)
     catalog.upsert(DEMO_PRODUCTS)
     keys = keyfile.generate()
+    key_path = directory / "till.key"
+    keyfile.save(key_path, keys)
     identity.bind_new(store, keys)
-    register = Register(store, catalog, keys)
+    # the high-water mark beside the key file is advanced before each group's COMMIT (DESIGN §2)
+    mark = SeqMark.beside(key_path, keys.address)
+    guard = None if args.no_mark else identity.SeqGuard(store, key_path, None, mark)
+    register = Register(store, catalog, keys, guard=guard)
 
     rss = []
     pending: deque = deque()
@@ -99,6 +108,7 @@ def main() -> None:
                 "fraction_of_fsync_ceiling": round(rate / ceiling, 3),
                 "journal_mode": store.one("PRAGMA journal_mode")[0],
                 "synchronous": store.one("PRAGMA synchronous")[0],
+                "high_water_mark": mark.read(),
                 "rss_kib_samples": rss,
                 "rss_growth_kib": rss[-1] - rss[1] if len(rss) > 2 else None,
             },

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from daemon_util import make_daemon  # noqa: E402
+from helpers.daemon_util import make_daemon  # noqa: E402
 
 
 def main() -> None:

@@ -8,12 +8,15 @@
         name as reason string. The token is created here from a blueprint, so its immutable
         minter is this contract.
 @dev Gas notes (a claim reads 3 cold slots here: root, bitmap word, rate):
-     - per-till state is one packed slot; a batch stores its root, (firstSeq, count) packed three
-       batches per slot;
+     - per-till state is one packed slot; a batch stores its root, (firstSeq, count, currency
+       index) packed three batches per slot;
      - the claimed-bitmap is per till, 232 seqs per word, stored inverted (bit set = committed and
-       unclaimed) with the till's currency in the top 24 bits; commit sets the bits, so a claim
-       flips a bit in a non-zero word (never a 20k zero->non-zero SSTORE) and finds the currency
-       there;
+       unclaimed) with the committing store's currency in the top 24 bits; commit sets the bits,
+       so a claim flips a bit in a non-zero word (never a 20k zero->non-zero SSTORE) and finds the
+       currency there. A till that moves to a store of another currency leaves at most one word
+       with seqs of both: addTill tags that word MIXED and its claims read the currency that
+       each batch keeps in its meta (an index into the currency list: two more cold reads,
+       only there);
      - the pause flag is mirrored into bit 255 of every currency's rate slot, so a claim reads
        it with the rate.
 """
@@ -62,6 +65,7 @@ event StoreRegistered:
 event TillAdded:
     storeId: indexed(bytes32)
     till: indexed(address)
+    deadline: uint64
 
 event TillRemoved:
     storeId: indexed(bytes32)
@@ -78,30 +82,38 @@ event PauseSet:
 MAX_BATCH: constant(uint256) = 256
 MAX_CURRENCIES: constant(uint256) = 256
 BITS: constant(uint256) = 232  # claimed-bitmap bits per word; the top 24 bits hold the currency
+MIXED: constant(uint256) = (1 << 24) - 1  # a word's currency tag when its seqs span two currencies
 PAUSED_BIT: constant(uint256) = 1 << 255
 RECORD_SIZE: constant(uint256) = 30
 # One record more than allowed, so a 257-record batch reverts "BatchTooLarge" (not an ABI error).
 MAX_LEAVES_BYTES: constant(uint256) = 7710
 DAY: constant(uint256) = 86400
+# the largest rate for which amount * rate cannot overflow for any uint48 amount
+MAX_RATE: constant(uint256) = max_value(uint256) // ((1 << 48) - 1)
 HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168  # secp256k1 n // 2
 
+MASK8: constant(uint256) = (1 << 8) - 1
+MASK12: constant(uint256) = (1 << 12) - 1
 MASK24: constant(uint256) = (1 << 24) - 1
 MASK32: constant(uint256) = (1 << 32) - 1
 MASK48: constant(uint256) = (1 << 48) - 1
 MASK64: constant(uint256) = (1 << 64) - 1
-MASK80: constant(uint256) = (1 << 80) - 1
+MASK84: constant(uint256) = (1 << 84) - 1
 MASK96: constant(uint256) = (1 << 96) - 1
 MASK128: constant(uint256) = (1 << 128) - 1
 MASK160: constant(uint256) = (1 << 160) - 1
 MASK240: constant(uint256) = (1 << 240) - 1
 # till word: lastSeq (0..63) | batchCount (64..127) | storeIdx (128..159) | currency (160..183)
-#            | active (bit 184)
-ACTIVE: constant(uint256) = 1 << 184
+#            | currency list index (184..191) | active (bit 192)
+ACTIVE: constant(uint256) = 1 << 192
 SEQ_AND_COUNT: constant(uint256) = (1 << 128) - 1
 
 CLAIM_TYPEHASH: constant(bytes32) = keccak256("Claim(address till,uint64 seq,address recipient)")
 BATCH_TYPEHASH: constant(bytes32) = keccak256(
     "Batch(address till,uint64 firstSeq,bytes32 leavesHash)"
+)
+JOIN_TYPEHASH: constant(bytes32) = keccak256(
+    "JoinStore(bytes32 storeId,address till,uint64 deadline)"
 )
 
 token: public(immutable(address))
@@ -112,17 +124,18 @@ storeCount: public(uint256)
 
 _rates: HashMap[bytes3, uint256]  # rate (bits 0..254) | paused mirror (bit 255)
 _currencies: DynArray[bytes3, MAX_CURRENCIES]
-_knownCurrency: HashMap[bytes3, bool]
+_currencyIndex: HashMap[bytes3, uint256]  # index in _currencies + 1 (0: unknown)
 
 _tills: HashMap[address, uint256]
 _storeIndex: HashMap[bytes32, uint256]  # storeId -> index (1-based)
 _storeIds: HashMap[uint256, bytes32]
-_storeInfo: HashMap[uint256, uint256]  # owner (0..159) | currency (160..183)
+_storeInfo: HashMap[uint256, uint256]  # owner (0..159) | currency (160..183) | its index (184..191)
 _storeDay: HashMap[uint256, uint256]  # day (0..31) | used (32..127) | dailyCap (128..255)
 _roots: HashMap[address, HashMap[uint256, bytes32]]
-_batchMeta: HashMap[address, HashMap[uint256, uint256]]  # batch i at (i // 3, 80 * (i % 3)):
-#                                                          firstSeq (64 bits) | count (16 bits)
+_batchMeta: HashMap[address, HashMap[uint256, uint256]]  # batch i at (i // 3, 84 * (i % 3)):
+#                                firstSeq (64 bits) | count (12 bits) | currency list index (8 bits)
 _unclaimed: HashMap[address, HashMap[uint256, uint256]]  # word seq // 232: inverted bits | currency
+_consentUsed: HashMap[bytes32, bool]  # JoinStore digests already spent by addTill
 
 
 @deploy
@@ -150,7 +163,7 @@ def registerStore(storeId: bytes32, owner: address, currency: bytes3, dailyCap: 
     self._only_admin()
     assert storeId != empty(bytes32), "UnknownStore"
     assert owner != empty(address), "BadOwner"
-    self._know_currency(currency)
+    cidx: uint256 = self._know_currency(currency)
     idx: uint256 = self._storeIndex[storeId]
     if idx == 0:
         idx = self.storeCount + 1
@@ -159,7 +172,9 @@ def registerStore(storeId: bytes32, owner: address, currency: bytes3, dailyCap: 
         self._storeIds[idx] = storeId
     else:
         assert (self._storeInfo[idx] >> 160) & MASK24 == convert(currency, uint256), "CurrencyFixed"
-    self._storeInfo[idx] = convert(owner, uint256) | (convert(currency, uint256) << 160)
+    self._storeInfo[idx] = (
+        convert(owner, uint256) | (convert(currency, uint256) << 160) | (cidx << 184)
+    )
     cap: uint256 = min(dailyCap, MASK96)  # so used (<= cap) always fits its 96 bits
     self._storeDay[idx] = (self._storeDay[idx] & MASK128) | (cap << 128)
     log StoreRegistered(storeId=storeId, owner=owner, currency=currency, dailyCap=dailyCap)
@@ -167,9 +182,10 @@ def registerStore(storeId: bytes32, owner: address, currency: bytes3, dailyCap: 
 
 @external
 def setRate(currency: bytes3, rate: uint256):
-    """@dev DSG wei per minor unit of `currency`; 0 disables claims in it."""
+    """@dev DSG wei per minor unit of `currency`; 0 disables claims in it. Bounded so that
+         amount * rate never overflows for a uint48 amount."""
     self._only_admin()
-    assert rate < PAUSED_BIT, "BadRate"
+    assert rate <= MAX_RATE, "RateTooHigh"
     self._know_currency(currency)
     flag: uint256 = 0
     if self.paused:
@@ -179,11 +195,16 @@ def setRate(currency: bytes3, rate: uint256):
 
 
 @internal
-def _know_currency(currency: bytes3):
-    assert currency != empty(bytes3), "BadCurrency"
-    if not self._knownCurrency[currency]:
-        self._knownCurrency[currency] = True
+def _know_currency(currency: bytes3) -> uint256:
+    """@dev The currency's index in the list, adding it when new (MIXED is reserved)."""
+    c: uint256 = convert(currency, uint256)
+    assert c != 0 and c != MIXED, "BadCurrency"
+    i: uint256 = self._currencyIndex[currency]
+    if i == 0:
         self._currencies.append(currency)
+        i = len(self._currencies)
+        self._currencyIndex[currency] = i
+    return unsafe_sub(i, 1)
 
 
 @internal
@@ -216,19 +237,33 @@ def _only_store_owner(idx: uint256):
 
 
 @external
-def addTill(storeId: bytes32, till: address):
-    """@dev A till belongs to one store for life; a re-added till continues at its nextSeq."""
+def addTill(storeId: bytes32, till: address, deadline: uint64, signature: Bytes[65]):
+    """@dev Needs the till's consent: its EIP-712 JoinStore(storeId, till, deadline) signature,
+         usable once (a removed till is re-added only with a fresh one). A till is in one store
+         at a time; a removed till may join any store and continues at its nextSeq; batches
+         committed before keep their store's currency (DESIGN §4)."""
     idx: uint256 = self._storeIndex[storeId]
     assert idx != 0, "UnknownStore"
     self._only_store_owner(idx)
     assert till != empty(address), "BadTill"
+    assert block.timestamp <= convert(deadline, uint256), "ConsentExpired"
+    digest: bytes32 = self._join_digest(storeId, till, deadline)
+    assert self._recover(digest, signature) == till, "BadSignature"
+    assert not self._consentUsed[digest], "ConsentUsed"
+    self._consentUsed[digest] = True
     t: uint256 = self._tills[till]
-    old: uint256 = (t >> 128) & MASK32
-    assert old == 0 or old == idx, "TillOfOtherStore"
-    currency: uint256 = (self._storeInfo[idx] >> 160) & MASK24
-    t = (t & SEQ_AND_COUNT) | (idx << 128) | (currency << 160) | ACTIVE
-    self._tills[till] = t
-    log TillAdded(storeId=storeId, till=till)
+    assert t & ACTIVE == 0 or (t >> 128) & MASK32 == idx, "TillOfOtherStore"
+    currency: uint256 = (self._storeInfo[idx] >> 160) & MASK32  # code and list index
+    self._tills[till] = (t & SEQ_AND_COUNT) | (idx << 128) | (currency << 160) | ACTIVE
+    # Only the bitmap word of the next seq can hold seqs of two stores (words before it are
+    # full or of the old store, words after it are empty): tag it MIXED when its currency
+    # differs, so commits stay as cheap as before and claims there ask the batch.
+    w: uint256 = unsafe_add(t & MASK64, 1) // BITS
+    bits: uint256 = self._unclaimed[till][w]
+    tag: uint256 = bits >> BITS
+    if tag != 0 and tag != currency & MASK24:
+        self._unclaimed[till][w] = bits | (MIXED << BITS)
+    log TillAdded(storeId=storeId, till=till, deadline=deadline)
 
 
 @external
@@ -336,6 +371,14 @@ def _claim_digest(till: address, seq: uint64, recipient: address) -> bytes32:
 
 @internal
 @view
+def _join_digest(storeId: bytes32, till: address, deadline: uint64) -> bytes32:
+    return eip712_domain_separator._hash_typed_data_v4(
+        keccak256(abi_encode(JOIN_TYPEHASH, storeId, till, deadline))
+    )
+
+
+@internal
+@view
 def _batch_digest(till: address, firstSeq: uint64, leavesHash: bytes32) -> bytes32:
     return eip712_domain_separator._hash_typed_data_v4(
         keccak256(abi_encode(BATCH_TYPEHASH, till, firstSeq, leavesHash))
@@ -357,24 +400,29 @@ def _commit(till: address, firstSeq: uint64, leaves: Bytes[MAX_LEAVES_BYTES]) ->
     count: uint256 = unsafe_div(len(leaves), RECORD_SIZE)
     assert first == unsafe_add(t & MASK64, 1), "SeqMismatch"
 
-    # daily cap per store, per UTC day of block time
-    idx: uint256 = (t >> 128) & MASK32
-    day: uint256 = block.timestamp // DAY
-    d: uint256 = self._storeDay[idx]
-    used: uint256 = 0
-    if d & MASK32 == day:
-        used = (d >> 32) & MASK96
-    used = unsafe_add(used, total)
-    assert used <= d >> 128, "CapExceeded"
-    self._storeDay[idx] = (d & ~MASK128) | (used << 32) | day
+    # daily cap per store, per UTC day of block time; a zero-amount batch (fillers, refunds)
+    # adds nothing, so it passes even under a cap lowered below today's use
+    if total != 0:
+        idx: uint256 = (t >> 128) & MASK32
+        day: uint256 = block.timestamp // DAY
+        d: uint256 = self._storeDay[idx]
+        used: uint256 = 0
+        if d & MASK32 == day:
+            used = (d >> 32) & MASK96
+        used = unsafe_add(used, total)
+        assert used <= d >> 128, "CapExceeded"
+        self._storeDay[idx] = (d & ~MASK128) | (used << 32) | day
 
     last: uint256 = unsafe_sub(unsafe_add(first, count), 1)
     batchIndex: uint256 = (t >> 64) & MASK64
     self._roots[till][batchIndex] = root
-    self._batchMeta[till][batchIndex // 3] |= (first | (count << 64)) << (80 * (batchIndex % 3))
+    self._batchMeta[till][batchIndex // 3] |= (
+        first | (count << 64) | (((t >> 184) & MASK8) << 76)
+    ) << (84 * (batchIndex % 3))
     self._tills[till] = (t & ~SEQ_AND_COUNT) | last | (unsafe_add(batchIndex, 1) << 64)
 
-    # mark the batch's seqs committed-and-unclaimed (at most three bitmap words, as 256 > 232)
+    # mark the batch's seqs committed-and-unclaimed (at most three bitmap words, as 256 > 232);
+    # a word holds one currency, or is MIXED (set by addTill; OR-ing a currency keeps it so)
     currency: uint256 = ((t >> 160) & MASK24) << BITS
     w0: uint256 = first // BITS
     w1: uint256 = last // BITS
@@ -410,6 +458,14 @@ def commitBatchFor(
 
 
 # ---------------------------------------------------------------- shopper
+
+
+@internal
+@view
+def _batch_currency(till: address, batchIndex: uint256) -> bytes3:
+    """@dev The currency a committed batch keeps in its meta (the store's at commit time)."""
+    meta: uint256 = self._batchMeta[till][batchIndex // 3] >> (84 * (batchIndex % 3))
+    return self._currencies[(meta >> 76) & MASK8]
 
 
 @internal
@@ -464,7 +520,10 @@ def claim(
     w: uint256 = s // BITS
     bit: uint256 = 1 << (s % BITS)
     bits: uint256 = self._unclaimed[till][w]
-    rate: uint256 = self._rates[convert(convert(bits >> BITS, uint24), bytes3)]
+    currency: uint256 = bits >> BITS
+    if currency == MIXED:  # the till moved between currencies within this word: ask the batch
+        currency = convert(self._batch_currency(till, batchIndex), uint256)
+    rate: uint256 = self._rates[convert(convert(currency, uint24), bytes3)]
     assert rate < PAUSED_BIT, "Paused"
     assert rate != 0, "NoRate"
 
@@ -497,8 +556,20 @@ def batchCount(till: address) -> uint256:
 @view
 def batch(till: address, batchIndex: uint256) -> (uint64, uint32, bytes32):
     """@dev (firstSeq, count, root); zeros for a batch that does not exist."""
-    meta: uint256 = (self._batchMeta[till][batchIndex // 3] >> (80 * (batchIndex % 3))) & MASK80
-    return convert(meta & MASK64, uint64), convert(meta >> 64, uint32), self._roots[till][batchIndex]
+    meta: uint256 = (self._batchMeta[till][batchIndex // 3] >> (84 * (batchIndex % 3))) & MASK84
+    return (
+        convert(meta & MASK64, uint64),
+        convert((meta >> 64) & MASK12, uint32),
+        self._roots[till][batchIndex],
+    )
+
+
+@external
+@view
+def batchCurrency(till: address, batchIndex: uint256) -> bytes3:
+    """@dev The currency of the store the batch was committed under (its claims pay in it)."""
+    assert batchIndex < (self._tills[till] >> 64) & MASK64, "UnknownBatch"
+    return self._batch_currency(till, batchIndex)
 
 
 @external
@@ -546,7 +617,8 @@ def store(storeId: bytes32) -> (address, bytes3, uint256, uint256):
     used: uint256 = 0
     if d & MASK32 == block.timestamp // DAY:
         used = (d >> 32) & MASK96
-    return convert(info & MASK160, address), convert(convert(info >> 160, uint24), bytes3), d >> 128, used
+    currency: bytes3 = convert(convert((info >> 160) & MASK24, uint24), bytes3)
+    return convert(info & MASK160, address), currency, d >> 128, used
 
 
 @external
@@ -582,6 +654,19 @@ def computeRoot(till: address, firstSeq: uint64, leaves: Bytes[MAX_LEAVES_BYTES]
 @view
 def claimDigest(till: address, seq: uint64, recipient: address) -> bytes32:
     return self._claim_digest(till, seq, recipient)
+
+
+@external
+@view
+def joinStoreDigest(storeId: bytes32, till: address, deadline: uint64) -> bytes32:
+    """@dev The digest a till signs to consent to joining `storeId` (addTill)."""
+    return self._join_digest(storeId, till, deadline)
+
+
+@external
+@view
+def consentUsed(digest: bytes32) -> bool:
+    return self._consentUsed[digest]
 
 
 @external

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """(Re)build contracts/build/*.json (ABI + bytecode) from the Vyper sources.
 
-The daemon loads these committed artifacts and needs no compiler; tests/test_contract_artifacts.py
+The daemon loads these committed artifacts and needs no compiler; tests/contracts/test_artifacts.py
 fails if they differ from a fresh compile. Usage: `python contracts/compile.py [--check]`.
 """
 
@@ -15,7 +15,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
-SOURCES = {"DSGToken": "DSGToken.vy", "DSGMining": "DSGMining.vy"}
+SOURCES = {
+    "DSGToken": "DSGToken.vy",
+    "DSGMining": "DSGMining.vy",
+    "DSGStaking": "DSGStaking.vy",
+    "TestStable": "TestStable.vy",
+}
 FORMATS = "abi,bytecode,bytecode_runtime,blueprint_bytecode"
 
 

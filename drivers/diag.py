@@ -14,9 +14,11 @@ from typing import Any
 import serial
 
 from .base import DeviceInfo
+from .entries import driver_for_config
 from .interfaces import EvdevInterface, SerialInterface, evdev
-from .registry import Registry, best_driver, driver_for_config
-from .scanner_serial import open_port
+from .masking import mask_secrets
+from .registry import Registry, best_driver
+from .transports.serial_port import open_port
 
 
 def _claim(device: DeviceInfo, registry: Registry | None) -> str | None:
@@ -145,7 +147,8 @@ def probe_serial(
         "aim_prefixed_lines": sum(1 for x in lines if x[:1] == b"]" and len(x) > 3),
     }
     if show_data:
-        report["sample_hex"] = text[:64].hex(" ")
+        # a card swipe or a scanned claim URL on the port is masked like everywhere else (§7)
+        report["sample_hex"] = mask_secrets(text.decode("latin-1")).encode("latin-1")[:64].hex(" ")
     return report
 
 

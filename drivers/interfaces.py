@@ -15,7 +15,8 @@ from typing import Any
 import serial.tools.list_ports
 
 from .base import DeviceInfo
-from .registry import device_from_config
+from .entries import device_from_config
+from .transports.keymap import EV_KEY, KEY_ENTER
 from .usb_ids import classify
 
 try:  # python-evdev is Linux-only and optional: without it HID scanners are simply not found
@@ -26,9 +27,7 @@ except ImportError:  # pragma: no cover - depends on the platform
 log = logging.getLogger(__name__)
 
 # Linux key codes (input-event-codes.h) a keyboard-wedge scanner must be able to send.
-KEY_ENTER = 28
 DIGIT_KEYS = frozenset(range(2, 12))  # KEY_1 .. KEY_0
-EV_KEY = 1
 
 
 class Interface:

@@ -3,7 +3,9 @@
 Polls diff the device lists. A device that is missing from a poll is kept until it has missed
 ``missed_polls`` polls in a row (USB devices blink out during a reset or a brown-out; tearing
 the driver down and up again would lose scans). Configured devices are attached explicitly
-and never dropped: their drivers reconnect by themselves.
+and never dropped: their drivers reconnect by themselves. Every kind goes this way, printers
+too: a configured device's driver is built when it is attached (no I/O until ``start()``), so
+a service that needs it from the start (the print spooler) can take it from ``driver(id)``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import DeviceEvent, DeviceInfo, Driver, Event, EventSink, Status
+from .entries import driver_for_config
 from .interfaces import ConfiguredInterface, EvdevInterface, Interface, SerialInterface
-from .registry import REGISTRY, Registry, driver_for_config
+from .registry import REGISTRY, Registry
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class DeviceManager:
         self.poll_interval = poll_interval
         self.missed_polls = missed_polls
         self._slots: dict[str, _Slot] = {}
+        self._attached: dict[str, Driver] = {}  # configured drivers, built by attach()
         self._ops = threading.RLock()  # serialises attach/detach/poll/start/stop
         self._table = threading.Lock()  # guards _slots for quick readers
         self._stop = threading.Event()
@@ -71,13 +75,18 @@ class DeviceManager:
 
     # -- public API ------------------------------------------------------------------------------
     def attach(self, entry: Mapping[str, Any]) -> DeviceInfo:
-        """Add a configured device (a ``[[device]]`` entry); starts it now if running.
+        """Add a configured device (a ``[[device]]`` entry) and build its driver; starts it now
+        if running, else with ``start()``.
 
         Raises ValueError naming the bad key/value, or for a duplicate id.
         """
         with self._ops:
             device, cls = driver_for_config(entry, self.registry)
             self.configured.add(entry)
+            driver = self._build(device, cls)
+            if driver is not None:
+                with self._table:
+                    self._attached[device.id] = driver
             if self._running:
                 self._release_path(device.path)
                 self._add(device, cls, self.configured)
@@ -96,7 +105,9 @@ class DeviceManager:
         """Stop and forget a device (configured or detected). True if it was known."""
         with self._ops:
             self.configured.remove(device_id)
-            return self._remove(device_id)
+            with self._table:
+                attached = self._attached.pop(device_id, None) is not None
+            return self._remove(device_id) or attached
 
     def start(self) -> None:
         """Start configured drivers, run one poll now, then poll in the background."""
@@ -177,16 +188,19 @@ class DeviceManager:
         return out
 
     def driver(self, device_id: str) -> Driver | None:
-        """The running driver for ``device_id`` (e.g. to ``inject`` into a simulated scanner)."""
+        """The driver for ``device_id``: running, or configured and waiting for ``start()``
+        (e.g. to ``inject`` into a simulated scanner, or the printer for the spooler)."""
         with self._table:
             slot = self._slots.get(device_id)
-        return slot.driver if slot else None
+            return slot.driver if slot else self._attached.get(device_id)
 
     def drivers(self, kind: str | None = None) -> list[Driver]:
-        """Running drivers, optionally only those of one kind (``scanner``, ``printer`` ...)."""
+        """Running drivers, then configured ones not running yet, optionally of one kind only
+        (``scanner``, ``printer`` ...)."""
         with self._table:
-            slots = list(self._slots.values())
-        return [s.driver for s in slots if kind is None or s.driver.kind == kind]
+            found = [s.driver for s in self._slots.values()]
+            found += [d for i, d in self._attached.items() if i not in self._slots]
+        return [d for d in found if kind is None or d.kind == kind]
 
     # -- internals -------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -203,12 +217,22 @@ class DeviceManager:
             except Exception:
                 log.exception("device poll failed")
 
-    def _add(self, device: DeviceInfo, cls: type[Driver], source: Interface) -> None:
+    def _build(self, device: DeviceInfo, cls: type[Driver]) -> Driver | None:
         try:
-            driver = cls(device, self._emit)
+            return cls(device, self._emit)
         except Exception:  # one bad device must not stop the others being detected
             log.exception("driver %s cannot take %s", cls.name, device.id)
-            return
+            return None
+
+    def _add(self, device: DeviceInfo, cls: type[Driver], source: Interface) -> None:
+        driver = self._attached.get(device.id) if source is self.configured else None
+        if type(driver) is not cls:  # not attached, or the registry has changed since
+            driver = self._build(device, cls)
+            if driver is None:
+                return
+            if source is self.configured:
+                with self._table:
+                    self._attached[device.id] = driver
         with self._table:
             self._slots[device.id] = _Slot(device, driver, source)
         self._emit(DeviceEvent(device.id, "added", Status.UNKNOWN, cls.name))

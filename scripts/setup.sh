@@ -7,10 +7,18 @@ PY=${PYTHON:-python3}
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# systemd-analyze for the installer's check (tests/deploy: `systemd-analyze verify` on the unit).
+if ! command -v systemd-analyze >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[dev]"
 if [ ! -x node_modules/.bin/anvil ] && ! ls node_modules/@foundry-rs/anvil-linux-*/bin/anvil >/dev/null 2>&1; then
     npm ci --no-audit --no-fund --loglevel=error
+fi
+# The claim page's build tools (viem, esbuild, qrcode; DESIGN §9): its vector and build tests need them.
+if [ ! -d claim/node_modules/viem ] || [ claim/package-lock.json -nt claim/node_modules/.package-lock.json ]; then
+    (cd claim && npm ci --no-audit --no-fund --loglevel=error)
 fi

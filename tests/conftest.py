@@ -11,11 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
-from posd import identity  # noqa: E402
-from posd import keys as keyfile  # noqa: E402
-from posd.catalog import DEMO_PRODUCTS, Catalog  # noqa: E402
-from posd.sale import Register  # noqa: E402
-from posd.store import Store  # noqa: E402
+from posd.config import keyfile  # noqa: E402
+from posd.db.store import Store  # noqa: E402
+from posd.till import identity  # noqa: E402
+from posd.till.catalog import DEMO_PRODUCTS, Catalog  # noqa: E402
+from posd.till.sale import Register  # noqa: E402
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Card readers: magstripe / NFC UID parsing (PAN masked at once) and the reader drivers."""

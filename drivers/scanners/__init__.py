@@ -1,0 +1,1 @@
+"""Barcode scanners: symbology parsing (AIM ids, GTIN check digits) and the scanner drivers."""

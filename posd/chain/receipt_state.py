@@ -1,0 +1,204 @@
+"""A receipt's claim state, the one definition `posd claim`, the gateway and the page share (§9).
+
+pending (not committed yet) / claimable (with its proof and reward) / claimed / refunded (a
+zero-amount leaf). Where the data comes from is a :class:`ReceiptSource`: `posd claim` reads the
+chain through web3 (posd/chain/claim.py), the gateway its persisted event index
+(posd/gateway/lookup.py). Only proof helpers are imported here: no web3, no SQLite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any, Protocol
+
+from posd import proof
+from posd.errors import Conflict, Unavailable
+
+DSG = 10**18
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    CLAIMABLE = "claimable"
+    CLAIMED = "claimed"
+    REFUNDED = "refunded"
+
+
+# The error code each non-claimable state answers a claim with (the gateway's 409s, the CLI's).
+REFUSAL_CODES = {
+    State.PENDING: "pending",
+    State.CLAIMED: "already_claimed",
+    State.REFUNDED: "refunded",
+}
+
+# What a claim's revert means, in the same codes (the gateway's answers, `posd claim`'s errors).
+REVERT_CODES = {
+    "AlreadyClaimed": "already_claimed",
+    "NothingToClaim": "refunded",
+    "MiningEnded": "mining_ended",
+    "Paused": "paused",
+    "BadSignature": "bad_signature",
+}
+
+
+class ReceiptRefused(Conflict, RuntimeError):
+    """A claim that cannot be made in the receipt's state (code: pending, already_claimed, …)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code)
+
+
+class IndexBehind(Unavailable, RuntimeError):
+    """The chain says the seq is committed but the source has not seen its batch yet."""
+
+    code = "relay_unavailable"
+
+
+class BadRoot(Unavailable, RuntimeError):
+    """A batch's records do not give the root the contract stored (a reorg or a wrong RPC)."""
+
+    code = "relay_unavailable"
+
+
+@dataclass(frozen=True)
+class CommittedRecords:
+    """A committed batch and its records, as read from its commit transaction."""
+
+    batch_index: int
+    first_seq: int
+    root: bytes
+    records: bytes
+    tx_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A claim that was made: its recipient, the reward it minted and its transaction."""
+
+    recipient: str
+    reward: int
+    tx_hash: str
+
+
+class ReceiptSource(Protocol):
+    """Where a receipt's state comes from. A source that keeps ``Claimed`` events may also offer
+    ``claim_record(till, seq) -> ClaimRecord | None`` (the gateway's index does): a claimed
+    receipt then shows the reward actually minted and the claim's transaction."""
+
+    def next_seq(self, till: str) -> int: ...
+
+    def committed(self, till: str, seq: int) -> CommittedRecords | None:
+        """The batch holding ``seq`` with its records; None when it is not committed."""
+        ...
+
+    def is_claimed(self, till: str, seq: int) -> bool: ...
+
+    def recipient(self, till: str, seq: int) -> str | None: ...
+
+    def reward(self, till: str, batch_index: int, amount: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class ReceiptState:
+    state: State
+    till: str
+    seq: int
+    next_seq: int | None = None
+    batch_index: int | None = None
+    amount: int | None = None
+    time: int | None = None
+    claim_address: str | None = None
+    proof: list[bytes] = field(default_factory=list)
+    reward: int | None = None
+    recipient: str | None = None
+    tx_hash: str | None = None  # the claim's transaction, when claimed and known
+
+    def to_json(self) -> dict[str, Any]:
+        """DESIGN §9's ``GET /api/receipts/{till}/{seq}`` body."""
+        out: dict[str, Any] = {"state": str(self.state), "till": self.till, "seq": self.seq}
+        if self.state is State.PENDING:
+            out["next_seq"] = self.next_seq
+            return out
+        out.update(
+            batch_index=self.batch_index,
+            amount=self.amount,
+            time=self.time,
+            claim_address=self.claim_address,
+            proof=["0x" + p.hex() for p in self.proof],
+            reward=str(self.reward if self.reward is not None else 0),
+        )
+        if self.state is State.CLAIMED:
+            out["recipient"] = self.recipient
+            if self.tx_hash:
+                out["tx_hash"] = self.tx_hash
+        return out
+
+    def message(self) -> str:
+        """The same words the page shows for each state."""
+        if self.state is State.PENDING:
+            return (
+                f"the shop has not sent sale {self.seq} to the chain yet (till {self.till} has "
+                f"committed up to seq {(self.next_seq or 1) - 1}); come back later"
+            )
+        if self.state is State.REFUNDED:
+            return f"sale {self.seq} of till {self.till} was refunded: nothing to claim"
+        if self.state is State.CLAIMED:
+            who = f" by {self.recipient}" if self.recipient else ""
+            return f"sale {self.seq} of till {self.till} was already claimed{who}"
+        return f"claimable: {(self.reward or 0) / DSG:g} DSG"
+
+    def refusal(self) -> ReceiptRefused | None:
+        """The error a claim of this receipt gets now (None when it is claimable)."""
+        code = REFUSAL_CODES.get(self.state)
+        return None if code is None else ReceiptRefused(code, self.message())
+
+
+@lru_cache(maxsize=64)
+def _batch(till: str, first_seq: int, records: bytes) -> tuple[list, list[bytes], bytes]:
+    """A batch's leaves, their hashes and root (cached: a committed batch never changes, and a
+    gateway looks the same batch up for each of its receipts)."""
+    leaves = proof.decode_records(till, first_seq, records)
+    hashes = [proof.leaf_hash(x) for x in leaves]
+    return leaves, hashes, proof.merkle_root(hashes)
+
+
+def receipt_state(src: ReceiptSource, till: str, seq: int) -> ReceiptState:
+    """The receipt's state from ``src``; the proof is rebuilt from the batch's records."""
+    batch = src.committed(till, seq)
+    if batch is None:
+        return ReceiptState(State.PENDING, till, seq, next_seq=src.next_seq(till))
+    leaves, hashes, root = _batch(till, batch.first_seq, batch.records)
+    if root != batch.root:
+        raise BadRoot(
+            f"the records of batch {batch.batch_index} of till {till} do not give its root"
+        )
+    index = seq - batch.first_seq
+    leaf = leaves[index]
+    common: dict[str, Any] = {
+        "batch_index": batch.batch_index,
+        "amount": leaf.amount,
+        "time": leaf.time,
+        "claim_address": leaf.claim_address,
+        "proof": proof.merkle_proof(hashes, index),
+    }
+    if leaf.amount == 0:
+        return ReceiptState(State.REFUNDED, till, seq, reward=0, **common)
+    record_of = getattr(src, "claim_record", None)
+    record = record_of(till, seq) if record_of is not None else None
+    if record is not None:  # the reward minted then, not today's preview
+        return ReceiptState(
+            State.CLAIMED,
+            till,
+            seq,
+            reward=record.reward,
+            recipient=record.recipient,
+            tx_hash=record.tx_hash,
+            **common,
+        )
+    reward = src.reward(till, batch.batch_index, leaf.amount)
+    if src.is_claimed(till, seq):
+        recipient = src.recipient(till, seq)
+        return ReceiptState(State.CLAIMED, till, seq, reward=reward, recipient=recipient, **common)
+    return ReceiptState(State.CLAIMABLE, till, seq, reward=reward, **common)

@@ -1,0 +1,1 @@
+"""Event watchers: things on chain the till waits for (DSG payments, DESIGN §10)."""

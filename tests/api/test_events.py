@@ -1,0 +1,131 @@
+"""Finding #6 of issue 8: idle event streams never slow the sale routes; subscribers are bounded.
+
+Before the fix each SSE subscriber held a thread of the default executor (6 on this machine), so
+40 idle streams made a payment wait seconds. Here 60 real HTTP connections open the stream
+against a running daemon: the first 32 are served, the rest refused with 503, and a sale is
+still paid in well under a second; a stream that hangs up frees its place at once.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+from helpers.daemon_util import Client, pair_cookie
+
+from posd.api.events import MAX_SUBSCRIBERS
+
+
+def _open_stream(port: int, auth: str) -> tuple[socket.socket, bytes]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(
+        (
+            f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n"
+            "Accept: text/event-stream\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return sock, head
+
+
+def _read_until(sock: socket.socket, needle: bytes, seen: bytes, timeout: float = 5) -> bytes:
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_sixty_idle_streams_neither_starve_a_payment_nor_exceed_the_bound(running) -> None:
+    auth = f"Authorization: Bearer {running.daemon.api_token}"
+    streams: list[socket.socket] = []
+    refused = 0
+    try:
+        for _ in range(60):
+            sock, head = _open_stream(running.port, auth)
+            if head.startswith(b"HTTP/1.1 200"):
+                assert b"text/event-stream" in head
+                streams.append(sock)
+            else:
+                assert head.startswith(b"HTTP/1.1 503"), head
+                assert b"too_many_streams" in _read_until(sock, b"}}", head)
+                sock.close()
+                refused += 1
+        assert (len(streams), refused) == (MAX_SUBSCRIBERS, 60 - MAX_SUBSCRIBERS)
+
+        started = time.monotonic()
+        assert running.client.post("/api/scan", {"code": "4006381333931"})[0] == 200
+        status, done = running.client.post("/api/sale/pay", {"tender": "cash", "amount": 500})
+        took = time.monotonic() - started
+        assert status == 200 and done["complete"]
+        assert took < 1.0, f"scan + pay took {took:.2f} s with {len(streams)} idle streams"
+
+        # every open stream got the sale, without its claim URL
+        fragment = done["claim_url"].split("#", 1)[1]
+        for sock in (streams[0], streams[-1]):
+            seen = _read_until(sock, b"event: sale_completed", b"")
+            assert b"event: sale_completed" in seen and b"event: line_added" in seen
+            assert fragment.encode() not in seen and b"claim_url" not in seen
+
+        # a client that hangs up frees its place: at once when the server reads the hang-up,
+        # at the latest at its next keep-alive write (every KEEPALIVE_S = 5 s)
+        for sock in streams[:5]:
+            sock.close()
+        streams = streams[5:]
+        deadline = time.monotonic() + 10
+        reopened = 0
+        while reopened < 5 and time.monotonic() < deadline:
+            sock, head = _open_stream(running.port, auth)
+            if head.startswith(b"HTTP/1.1 200"):
+                streams.append(sock)
+                reopened += 1
+            else:
+                sock.close()
+                time.sleep(0.05)
+        assert reopened == 5
+    finally:
+        for sock in streams:
+            sock.close()
+
+
+def test_the_stream_needs_auth_and_a_display_session_is_enough(running) -> None:
+    sock, head = _open_stream(running.port, "X-Nothing: 1")
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 401")
+    cookie = pair_cookie(running.daemon.config.db_path, running.base, "display")
+    sock, head = _open_stream(running.port, f"Cookie: {cookie}")
+    try:
+        assert head.startswith(b"HTTP/1.1 200")
+        running.daemon.bus.publish("unknown_product", {"code": "4000000000013"})
+        seen = _read_until(sock, b"4000000000013", head)
+        frame = seen.split(b"event: unknown_product\ndata: ", 1)[1].split(b"\n\n", 1)[0]
+        assert json.loads(frame)["data"]["code"] == "4000000000013"
+    finally:
+        sock.close()
+
+
+def test_streams_end_when_the_till_stops(running) -> None:
+    auth = f"Authorization: Bearer {running.daemon.api_token}"
+    sock, head = _open_stream(running.port, auth)
+    assert head.startswith(b"HTTP/1.1 200")
+    running.daemon.stopping.set()
+    sock.settimeout(5)
+    seen = b""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        chunk = sock.recv(4096)
+        seen += chunk
+        if not chunk or (head + seen).endswith(b"\r\n0\r\n\r\n"):  # closed, or last chunk
+            break
+    sock.close()
+    assert time.monotonic() < deadline, "the stream stayed open after the till stopped"
+    assert Client(running.base, running.daemon.api_token).get("/api/events")[0] == 503
