@@ -203,6 +203,7 @@ def test_cashier_and_display_show_the_qr_then_paid(till: Till, browser: Any) -> 
     expect(cashier.locator("#dsg-discount")).to_have_text(re.compile(r"DSG discount −€0\.06"))
     expect(cashier.locator("#dsg-countdown")).to_have_text(re.compile(r"Expires in 1[45]:\d\d"))
     expect(cashier.get_by_role("button", name="Pay with DSG")).to_be_disabled()
+    expect(cashier.locator("#state")).to_have_text("awaiting DSG")  # the header says what it waits for
 
     # the shopper's screen: the same QR, big, with the amount and the countdown
     expect(display.locator("#pay")).to_be_visible()
@@ -240,6 +241,7 @@ def test_cancel_then_a_late_transfer_is_listed_for_refund(till: Till, browser: A
 
     cashier.get_by_role("button", name="Cancel DSG payment").click()
     expect(cashier.locator("#dsg-state")).to_have_text("Cancelled")
+    expect(cashier.locator("#state")).to_have_text("open")  # the sale is the cashier's again
     assert till.payment(payment["id"])["state"] == "cancelled"
     cashier.get_by_role("button", name="Close").click()
     expect(cashier.locator("#dsg-panel")).to_be_hidden()
