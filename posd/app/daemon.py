@@ -17,11 +17,9 @@ import signal
 import socket
 import sys
 import threading
-import time
-
-import uvicorn
 
 from posd.api.app import create_app, pair_url
+from posd.api.serve import ServerThread
 from posd.app.chainid import ChainId
 from posd.app.devices import DeviceHub
 from posd.app.drawer import CashDrawer
@@ -98,7 +96,7 @@ class Daemon:
         self.sim = None
         self.devices: DeviceHub | None = None
         self.scheduler = None
-        self.server: uvicorn.Server | None = None
+        self.server: ServerThread | None = None
         self.metrics = Metrics()
 
         self.store = Store(config.db_path)
@@ -157,7 +155,7 @@ class Daemon:
         self.stubs = payment_stub.for_config(config, self.devices.printer(), self.bus)  # §10
         self.drawer = CashDrawer(self.devices.drawer, self.store, self.bus.publish)  # §12
         self.register.on_completed = self.drawer.after_sale  # a cash sale opens the drawer
-        self.pos_link: uvicorn.Server | None = None
+        self.pos_link: ServerThread | None = None
         self.pos_link_port: int | None = None
         self.tech = TechDesk(  # the technician page's report, test print, recent events
             config, self.store, self.keys.address, self.devices.printer, self.bus
@@ -264,27 +262,16 @@ class Daemon:
             raise StartupError(
                 f"[api] port {port}: cannot listen on 127.0.0.1: {exc.strerror}"
             ) from None
-        config = uvicorn.Config(
-            create_app(
-                self.till,
-                self.api_token,
-                port=sock.getsockname()[1],
-                sessions=Sessions(self.store),
-                tech=self.tech,
-            ),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
+        app = create_app(
+            self.till,
+            self.api_token,
+            port=sock.getsockname()[1],
+            sessions=Sessions(self.store),
+            tech=self.tech,
         )
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        threading.Thread(
-            target=self.server.run, kwargs={"sockets": [sock]}, name="api", daemon=True
-        ).start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return sock.getsockname()[1]
+        self.server = ServerThread(app, sock, "api")
+        self.server.start()
+        return self.server.port
 
     def start(self) -> int:
         self.spooler.start()
@@ -338,10 +325,10 @@ class Daemon:
     def stop(self) -> None:
         sd_notify("STOPPING=1")
         self.stopping.set()
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.pos_link is not None:
-            self.pos_link.should_exit = True
+        # the servers first: a request in flight finishes before the services it uses close
+        for server in (self.server, self.pos_link):
+            if server is not None:
+                server.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.devices is not None:

@@ -15,14 +15,11 @@ import os
 import secrets
 import socket
 import sys
-import threading
-import time
 from pathlib import Path
-
-import uvicorn
 
 from posd.api.port import TillService
 from posd.api.pos_link import create_pos_link_app
+from posd.api.serve import ServerThread
 from posd.config.settings import Config
 from posd.errors import Internal
 
@@ -85,7 +82,7 @@ def _bind(sock: socket.socket, host: str, port: int) -> None:
         )
 
 
-def start_pos_link(config: Config, till: TillService) -> tuple[uvicorn.Server, int]:
+def start_pos_link(config: Config, till: TillService) -> tuple[ServerThread, int]:
     """Bind ``[pos_link] listen``, serve the restricted app on a thread; (server, port)."""
     link = config.pos_link
     host, port = _address(link.listen)
@@ -104,22 +101,13 @@ def start_pos_link(config: Config, till: TillService) -> tuple[uvicorn.Server, i
             f"[pos_link] listen {link.listen}: cannot listen: {exc.strerror}"
         ) from None
     app = create_pos_link_app(till, link_token(config), link.allow)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            proxy_headers=False,  # the allow-list checks the peer, never X-Forwarded-For
-        )
+    server = ServerThread(
+        app,
+        sock,
+        "pos-link",
+        proxy_headers=False,  # the allow-list checks the peer, never X-Forwarded-For
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="pos-link", daemon=True
-    ).start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
+    server.start()
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address) else host
     log.info("POS link listening on http://%s:%s (allow %s)", shown, bound, ", ".join(link.allow))

@@ -20,6 +20,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
+from posd.api.serve import ServerThread
 from posd.chain.receipt_state import ReceiptState
 from posd.chain.rpc import LinkDown, Rpc, RpcError
 from posd.chain.sender import Sender, SenderLock
@@ -219,10 +220,8 @@ def bind(listen: str) -> socket.socket:
     return sock
 
 
-def start_http(gateway: Gateway, listen: str, page_dir: Path) -> tuple[Any, threading.Thread, str]:
-    """The HTTP server on its own thread, listening once this returns: (server, thread, url)."""
-    import uvicorn
-
+def start_http(gateway: Gateway, listen: str, page_dir: Path) -> tuple[ServerThread, str]:
+    """The HTTP server on its own thread, listening once this returns: (server, url)."""
     from posd.gateway.app import create_app
     from posd.gateway.http import server_options
 
@@ -237,21 +236,14 @@ def start_http(gateway: Gateway, listen: str, page_dir: Path) -> tuple[Any, thre
         trusted_proxies=gateway.cfg.trusted_proxies,
         cors_origins=gateway.cfg.cors_origins,
     )
-    options = server_options(gateway.cfg.request_timeout_s)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **options)
+    server = ServerThread(
+        app, sock, "http", daemon=False, **server_options(gateway.cfg.request_timeout_s)
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http")
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not server.started:
-        server.should_exit = True
+    if not server.start():
+        server.stop()
         raise GatewayStartError(f"the HTTP server did not start on {listen}")
     shown = f"[{host}]" if ":" in host else host
-    return server, thread, f"http://{shown}:{port}"
+    return server, f"http://{shown}:{port}"
 
 
 def serve(gateway: Gateway, listen: str, page_dir: Path, lifeline: bool = False) -> None:
@@ -262,15 +254,14 @@ def serve(gateway: Gateway, listen: str, page_dir: Path, lifeline: bool = False)
     if lifeline:
         threading.Thread(target=_watch_stdin, args=(stop,), name="lifeline", daemon=True).start()
     gateway.start()
-    server, thread, url = start_http(gateway, listen, page_dir)
+    server, url = start_http(gateway, listen, page_dir)
     print(f"gateway: {url}", flush=True)
     print("ready", flush=True)
     log.info("event=ready url=%s relayer=%s", url, gateway.target.account.address)
     while not stop.wait(1.0):
-        if not thread.is_alive():
+        if not server.alive():
             break
-    server.should_exit = True
-    thread.join(timeout=10)
+    server.stop()
     gateway.stop()
     log.info("event=stopped")
 

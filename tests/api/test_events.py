@@ -12,7 +12,7 @@ import json
 import socket
 import time
 
-from helpers.daemon_util import Client, pair_cookie
+from helpers.daemon_util import Client, make_daemon, pair_cookie
 
 from posd.api.events import MAX_SUBSCRIBERS
 
@@ -60,13 +60,15 @@ def test_sixty_idle_streams_neither_starve_a_payment_nor_exceed_the_bound(runnin
                 assert b"too_many_streams" in _read_until(sock, b"}}", head)
                 sock.close()
                 refused += 1
-        assert (len(streams), refused) == (MAX_SUBSCRIBERS, 60 - MAX_SUBSCRIBERS)
+        assert (len(streams), refused) == (MAX_SUBSCRIBERS, 60 - MAX_SUBSCRIBERS), (
+            f"{len(streams)} streams served, {refused} refused"
+        )
 
         started = time.monotonic()
         assert running.client.post("/api/scan", {"code": "4006381333931"})[0] == 200
         status, done = running.client.post("/api/sale/pay", {"tender": "cash", "amount": 500})
         took = time.monotonic() - started
-        assert status == 200 and done["complete"]
+        assert status == 200 and done["complete"], done
         assert took < 1.0, f"scan + pay took {took:.2f} s with {len(streams)} idle streams"
 
         # every open stream got the sale, without its claim URL
@@ -91,7 +93,7 @@ def test_sixty_idle_streams_neither_starve_a_payment_nor_exceed_the_bound(runnin
             else:
                 sock.close()
                 time.sleep(0.05)
-        assert reopened == 5
+        assert reopened == 5, f"only {reopened} of 5 closed streams' places freed within 10 s"
     finally:
         for sock in streams:
             sock.close()
@@ -129,3 +131,21 @@ def test_streams_end_when_the_till_stops(running) -> None:
     sock.close()
     assert time.monotonic() < deadline, "the stream stayed open after the till stopped"
     assert Client(running.base, running.daemon.api_token).get("/api/events")[0] == 503
+
+
+def test_stop_ends_the_streams_and_the_api_before_the_till_closes(tmp_path) -> None:
+    daemon = make_daemon(tmp_path, [])
+    port = daemon.start()
+    sock, head = _open_stream(port, f"Authorization: Bearer {daemon.api_token}")
+    try:
+        assert head.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        daemon.stop()
+        took = time.monotonic() - started
+        # the API thread is gone before stop() returns: nothing it serves outlives the database
+        assert daemon.server is not None and not daemon.server.alive()
+        assert took < 5, f"stop took {took:.1f} s with one open stream"
+        seen = _read_until(sock, b"\r\n0\r\n\r\n", head, timeout=1)
+        assert seen.endswith(b"\r\n0\r\n\r\n")  # the stream was ended properly, not cut
+    finally:
+        sock.close()

@@ -118,13 +118,12 @@ class RunningGateway:
         )
         self.gateway = Gateway(target, gateway_config(**cfg))
         self.gateway.start()
-        self.server, self.thread, self.url = start_http(
+        self.server, self.url = start_http(
             self.gateway, "127.0.0.1:0", page_dir or state / "no-page"
         )
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.server.stop()
         self.gateway.stop()
 
     def __enter__(self) -> RunningGateway:
