@@ -26,7 +26,7 @@ from posd.errors import Unavailable
 log = logging.getLogger("posd.api.events")
 MAX_SUBSCRIBERS = 32
 BACKLOG = 256  # a slow page loses its oldest events, never slows the till
-KEEPALIVE_S = 5.0  # also how soon a hang-up the server did not read (seen on loaded CI) is noticed
+KEEPALIVE_S = 5.0  # a comment line this often keeps proxies and idle-timeouts from closing it
 _STOP = None  # the sentinel that ends every stream
 
 
@@ -121,29 +121,44 @@ class EventStream:
             try:
                 await asyncio.wait({pump, hangup}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self.hub.close(self.sub)  # the place is free whatever the tasks do next
                 for task in (pump, hangup):
                     task.cancel()
-                for task in (pump, hangup):
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                done, _ = await asyncio.wait({pump, hangup}, timeout=1.0)
+                for task in done:  # retrieved, so a failed task is not logged at exit
+                    if not task.cancelled():
+                        task.exception()
             if pump.done() and not pump.cancelled() and pump.exception() is None:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self.hub.close(self.sub)
 
     async def _pump(self, send: Send) -> None:
+        """Events as they come, a keep-alive comment when none came for KEEPALIVE_S.
+
+        Not ``asyncio.wait_for(queue.get(), …)``: on Python 3.11 it swallows a cancellation that
+        arrives together with an event, and the stream of a page that had hung up then lived on
+        (its subscriber place never freed). ``asyncio.wait`` never swallows it, and the one
+        pending ``get`` is kept across keep-alives, so no event is lost to a timeout either.
+        """
         await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
-        while True:
-            try:
-                event = await asyncio.wait_for(self.sub.get(), KEEPALIVE_S)
-            except TimeoutError:
-                await send(
-                    {"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True}
-                )
-                continue
-            if event is _STOP:
-                return
-            await send({"type": "http.response.body", "body": _frame(event), "more_body": True})
+        getter: asyncio.Future | None = None
+        try:
+            while True:
+                if getter is None:
+                    getter = asyncio.ensure_future(self.sub.get())
+                done, _ = await asyncio.wait({getter}, timeout=KEEPALIVE_S)
+                if not done:
+                    body = b": keep-alive\n\n"
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    continue
+                event, getter = getter.result(), None
+                if event is _STOP:
+                    return
+                await send({"type": "http.response.body", "body": _frame(event), "more_body": True})
+        finally:
+            if getter is not None:
+                getter.cancel()
 
     @staticmethod
     async def _hangup(receive: Receive) -> None:

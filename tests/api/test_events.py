@@ -78,8 +78,8 @@ def test_sixty_idle_streams_neither_starve_a_payment_nor_exceed_the_bound(runnin
             assert b"event: sale_completed" in seen and b"event: line_added" in seen
             assert fragment.encode() not in seen and b"claim_url" not in seen
 
-        # a client that hangs up frees its place: at once when the server reads the hang-up,
-        # at the latest at its next keep-alive write (every KEEPALIVE_S = 5 s)
+        # a client that hangs up frees its place at once (even when an event arrives just then:
+        # see test_a_hang_up_together_with_an_event_still_frees_the_place)
         for sock in streams[:5]:
             sock.close()
         streams = streams[5:]
@@ -149,3 +149,50 @@ def test_stop_ends_the_streams_and_the_api_before_the_till_closes(tmp_path) -> N
         assert seen.endswith(b"\r\n0\r\n\r\n")  # the stream was ended properly, not cut
     finally:
         sock.close()
+
+
+def test_a_hang_up_together_with_an_event_still_frees_the_place() -> None:
+    """On Python 3.11 ``asyncio.wait_for`` swallows a cancellation that comes with a result: the
+    stream of a page that hung up just as an event arrived lived on and held its place."""
+    import asyncio
+
+    from posd.api.events import EventStream
+
+    class Hub:
+        def __init__(self) -> None:
+            self.closed: list[asyncio.Queue] = []
+
+        def close(self, sub: asyncio.Queue) -> None:
+            self.closed.append(sub)
+
+    async def one_round() -> bool:
+        hub, sub = Hub(), asyncio.Queue()
+        hung_up = asyncio.Event()
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict:
+            if requests:
+                return requests.pop()
+            await hung_up.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            await asyncio.sleep(0)
+
+        task = asyncio.ensure_future(EventStream(hub, sub)({"type": "http"}, receive, send))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the stream waits for its next event
+        hung_up.set()
+        sub.put_nowait({"id": 1, "kind": "sale_completed", "data": {}})
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 2)
+        except TimeoutError:
+            task.cancel()
+            return False
+        return hub.closed[:1] == [sub]
+
+    async def rounds() -> list[bool]:
+        return [await one_round() for _ in range(5)]
+
+    results = asyncio.run(rounds())
+    assert all(results), f"{results.count(False)} of 5 hung-up streams kept their place"
