@@ -108,8 +108,9 @@ async def _read_body(request: Request) -> bytes:
 
 
 async def _read_json(request: Request, timeout_s: float) -> Any:
-    try:
-        body = await asyncio.wait_for(_read_body(request), timeout_s)
+    try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+        async with asyncio.timeout(timeout_s):
+            body = await _read_body(request)
     except TimeoutError:
         raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
     return parse_json(body)
