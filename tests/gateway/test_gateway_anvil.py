@@ -4,11 +4,10 @@ gas, many claims at once on one nonce sequence, CORS, and the index resuming aft
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from eth_account import Account
-from gateway_kit import RATE, RunningGateway, World, http, post_many
+from gateway_kit import RATE, RunningGateway, World, http, post_many, wait_for
 
 from posd.chain.devchain import DEV_KEYS, Anvil
 from posd.db.gateway import GatewayDb
@@ -28,13 +27,6 @@ def world():
 def gw(world, tmp_path_factory):
     with RunningGateway(world, tmp_path_factory.mktemp("gw")) as running:
         yield running
-
-
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_config_shape(world, gw):

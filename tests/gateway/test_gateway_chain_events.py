@@ -8,7 +8,7 @@ import time
 
 import pytest
 from eth_account import Account
-from gateway_kit import RATE, RunningGateway, World, http
+from gateway_kit import RATE, RunningGateway, World, http, wait_for
 from web3.exceptions import TransactionNotFound
 
 from posd.chain.devchain import Anvil
@@ -22,13 +22,6 @@ def world():
         w = World.create(anvil)
         w.commit([100 + i for i in range(10)])
         yield w
-
-
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def state_of(gw: RunningGateway, world: World, seq: int) -> dict:

@@ -20,6 +20,7 @@ from gateway_kit import (
     World,
     http,
     post_many,
+    wait_for,
 )
 
 from posd.chain import contracts
@@ -34,13 +35,6 @@ pytestmark = pytest.mark.anvil
 def world():
     with Anvil() as anvil:
         yield World.create(anvil)
-
-
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def receipt(gw: RunningGateway, world: World, seq: int) -> dict:

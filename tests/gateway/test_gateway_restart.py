@@ -14,7 +14,7 @@ from http.client import HTTPException
 
 import pytest
 from eth_account import Account
-from gateway_kit import RELAYER_KEY, World, http
+from gateway_kit import RELAYER_KEY, World, http, wait_for
 from helpers.daemon_util import ROOT
 
 from posd.chain import contracts
@@ -76,13 +76,6 @@ def start_gateway(world: World, state) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def claimed_events(world: World) -> list[int]:
     logs = world.mining.events.Claimed().get_logs(
         argument_filters={"till": world.till.address}, from_block=0
@@ -125,7 +118,7 @@ def test_kill_9_mid_claims_and_restart_lands_each_once(world, tmp_path):
     world.anvil.rpc("anvil_setAutomine", True)
     proc, url = start_gateway(world, tmp_path)  # resumes: sends the recorded transactions
     try:
-        wait_for(lambda: all(world.is_claimed(s) for s in accepted))
+        wait_for(lambda: all(world.is_claimed(s) for s in accepted), 30)
         for s, tx_hash in accepted.items():  # a retry after the restart: the same answer
             status, body, _ = http("POST", url + "/api/claims", world.claim_body(s, recipients[s]))
             assert (status, body["tx_hash"]) == (202, tx_hash)
@@ -170,14 +163,15 @@ def test_front_run_claim_is_dropped_and_its_nonce_filled(world, tmp_path):
         )  # fmt: skip
         contracts.send(world.w3, other, call)
         # the gateway re-checks isClaimed before its bump, and fills the nonce with a cancel
-        wait_for(lambda: world.w3.eth.get_transaction_count(relayer) > nonce)
+        wait_for(lambda: world.w3.eth.get_transaction_count(relayer) > nonce, 30)
         receipt_state = http("GET", f"{url}/api/receipts/{world.till.address}/{seq}")[1]
         assert receipt_state["recipient"] == mine
         wait_for(
             lambda: (
                 http("GET", f"{url}/api/receipts/{world.till.address}/{seq}")[1]["relay"]["state"]
                 == "dropped"
-            )
+            ),
+            30,
         )
         block = world.w3.eth.get_block("latest", full_transactions=True)
         ours = [
@@ -193,7 +187,7 @@ def test_front_run_claim_is_dropped_and_its_nonce_filled(world, tmp_path):
             "POST", url + "/api/claims", world.claim_body(61, Account.create().address)
         )
         assert status == 202
-        wait_for(lambda: world.is_claimed(61))
+        wait_for(lambda: world.is_claimed(61), 30)
     finally:
         world.anvil.rpc("anvil_setAutomine", True)
         proc.send_signal(signal.SIGTERM)
