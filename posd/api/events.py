@@ -121,10 +121,9 @@ class EventStream:
             try:
                 await asyncio.wait({pump, hangup}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                self.hub.close(self.sub)  # the place is free whatever the tasks do next
                 for task in (pump, hangup):
                     task.cancel()
-                done, _ = await asyncio.wait({pump, hangup}, timeout=1.0)
+                done, _ = await asyncio.wait({pump, hangup}, timeout=1.0)  # bounded, then freed
                 for task in done:  # retrieved, so a failed task is not logged at exit
                     if not task.cancelled():
                         task.exception()

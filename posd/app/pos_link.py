@@ -108,7 +108,7 @@ def start_pos_link(config: Config, till: TillService) -> tuple[ServerThread, int
         proxy_headers=False,  # the allow-list checks the peer, never X-Forwarded-For
     )
     server.start()
-    bound = sock.getsockname()[1]
+    bound = server.port
     shown = f"[{host}]" if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address) else host
     log.info("POS link listening on http://%s:%s (allow %s)", shown, bound, ", ".join(link.allow))
     return server, bound

@@ -203,9 +203,8 @@ def test_cashier_and_display_show_the_qr_then_paid(till: Till, browser: Any) -> 
     expect(cashier.locator("#dsg-discount")).to_have_text(re.compile(r"DSG discount −€0\.06"))
     expect(cashier.locator("#dsg-countdown")).to_have_text(re.compile(r"Expires in 1[45]:\d\d"))
     expect(cashier.get_by_role("button", name="Pay with DSG")).to_be_disabled()
-    expect(cashier.locator("#state")).to_have_text(
-        "awaiting DSG"
-    )  # the header says what it waits for
+    # the header says what the till waits for
+    expect(cashier.locator("#state")).to_have_text("awaiting DSG")
 
     # the shopper's screen: the same QR, big, with the amount and the countdown
     expect(display.locator("#pay")).to_be_visible()
