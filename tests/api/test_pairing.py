@@ -15,15 +15,12 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from helpers.daemon_util import ROOT, Client, open_pair_url, pair_cookie, posd_cli
+from helpers.daemon_util import ROOT, Client, open_pair_url, pair_cookie, posd_cli, provision
 
 from posd.api.app import pair_url
-from posd.config import keyfile
 from posd.config import settings as configmod
 from posd.db.sessions import MAX_FAILURES, Sessions
 from posd.db.store import Store
-from posd.till import identity
-from posd.till.catalog import DEMO_PRODUCTS, Catalog
 
 
 def _new_code(running, scope: str = "cashier", ttl: float = 300) -> str:
@@ -114,13 +111,7 @@ def _till_config(tmp_path: Path) -> Path:
         "device": [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}],
     }
     path.write_text(tomli_w.dumps(data))
-    cfg = configmod.load(path)
-    keys = keyfile.generate()
-    keyfile.save(cfg.key_file, keys)
-    store = Store(cfg.db_path)
-    identity.bind_new(store, keys)
-    Catalog(store).upsert(DEMO_PRODUCTS)
-    store.close()
+    provision(configmod.load(path))
     return path
 
 

@@ -27,13 +27,18 @@ def make_daemon(state: Path, devices: list[dict[str, Any]], **chain: Any) -> Dae
     cfg.explicit.add("api.port")
     for key, value in chain.items():
         setattr(cfg.chain, key, value)
+    provision(cfg)
+    return Daemon(cfg, simulate=False)
+
+
+def provision(cfg: configmod.Config) -> None:
+    """What `posd init` leaves in ``cfg``'s state dir: a new till key, bound, and the demo catalog."""
     keys = keyfile.generate()
     keyfile.save(cfg.key_file, keys)
     store = Store(cfg.db_path)
     identity.bind_new(store, keys)
     Catalog(store).upsert(DEMO_PRODUCTS)
     store.close()
-    return Daemon(cfg, simulate=False)
 
 
 class Client:

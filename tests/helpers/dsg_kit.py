@@ -10,18 +10,15 @@ from typing import Any
 
 from eth_account import Account
 
-from helpers.daemon_util import Client
+from helpers.daemon_util import Client, provision
 from helpers.flush_kit import Chain, flusher, make_till, run_all
 from posd.app.daemon import Daemon
 from posd.chain import contracts
 from posd.chain.claim import claim
 from posd.chain.devchain import DEV_KEYS
-from posd.config import keyfile
 from posd.config import settings as configmod
-from posd.db.store import Store
 from posd.proof.claimcode import ClaimPayload, claim_key
-from posd.till import identity
-from posd.till.catalog import DEMO_PRODUCTS, Catalog
+from posd.till.catalog import DEMO_PRODUCTS
 from posd.till.sale import Sale
 
 PAYOUT = Account.from_key(DEV_KEYS[8]).address
@@ -86,12 +83,7 @@ def make_dsg_daemon(
     for key, value in dsg.items():
         setattr(cfg.dsg, key, value)
     if keys is None:
-        keys = keyfile.generate()
-        keyfile.save(cfg.key_file, keys)
-        store = Store(cfg.db_path)
-        identity.bind_new(store, keys)
-        Catalog(store).upsert(DEMO_PRODUCTS)
-        store.close()
+        provision(cfg)
     return Daemon(cfg, simulate=False)
 
 
