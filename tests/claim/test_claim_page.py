@@ -275,6 +275,9 @@ def test_a_claim_that_failed_on_chain_shows_error_then_claims(
         kit.rpc_result(sim.rpc, "eth_sendTransaction", [tx])
 
     recipient = Account.create().address
+    # nothing is mined until the test says so: the simulator's anvil mines a block every second
+    # (--block-time 1), which anvil_setAutomine(false) alone leaves running
+    kit.rpc_result(sim.rpc, "evm_setIntervalMining", [0])
     kit.rpc_result(sim.rpc, "anvil_setAutomine", [False])
     try:
         phone.page.fill("[data-testid=recipient]", recipient)
