@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from posd.api import sales_ext
 from posd.api.port import TillService
-from posd.api.security import MAX_BODY, Guard, Unauthorized
+from posd.api.security import MAX_BODY, MUTATING, Guard, Unauthorized
 from posd.errors import Internal, PosdError
 
 log = logging.getLogger("posd.api.pos_link")
@@ -67,12 +67,8 @@ class LinkGuard(Guard):
             or headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site")
         ):
             return 403, "foreign_origin", "browser requests are refused on the POS link"
-        # the body rules of the local API, minus its Host check: the POS uses the LAN address
-        host_free = dict(scope)
-        host_free["headers"] = [
-            (k, v) for k, v in scope.get("headers", []) if k.lower() != b"host"
-        ] + [(b"host", next(iter(self.hosts)).encode())]
-        return super()._check(host_free)
+        # the body rules of the local API, without its Host check: the POS uses the LAN address
+        return self._check_body(headers, scope["method"] in MUTATING)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # no websockets, no lifespan on the POS link

@@ -91,6 +91,14 @@ class Guard:
 
     def _check(self, scope: Scope) -> tuple[int, str, str] | None:
         headers = Headers(scope=scope)
+        mutating = scope["method"] in MUTATING
+        return (
+            self._check_host(headers)
+            or (self._check_origin(headers) if mutating else None)
+            or self._check_body(headers, mutating)
+        )
+
+    def _check_host(self, headers: Headers) -> tuple[int, str, str] | None:
         hosts = headers.getlist("host")
         if len(hosts) != 1 or hosts[0].lower() not in self.hosts:
             return (
@@ -98,13 +106,18 @@ class Guard:
                 "misdirected_request",
                 "this API answers only to 127.0.0.1, localhost or [::1] on its own port",
             )
-        mutating = scope["method"] in MUTATING
-        if mutating:
-            origins = headers.getlist("origin")
-            if any(o.lower() not in self.origins for o in origins):
-                return 403, "foreign_origin", "requests from other origins are refused"
-            if headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
-                return 403, "cross_site", "cross-site requests are refused"
+        return None
+
+    def _check_origin(self, headers: Headers) -> tuple[int, str, str] | None:
+        """A mutating request's Origin and Sec-Fetch-Site."""
+        if any(o.lower() not in self.origins for o in headers.getlist("origin")):
+            return 403, "foreign_origin", "requests from other origins are refused"
+        if headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
+            return 403, "cross_site", "cross-site requests are refused"
+        return None
+
+    def _check_body(self, headers: Headers, mutating: bool) -> tuple[int, str, str] | None:
+        """The body's size bound and, on a mutating request, its JSON content type."""
         length = headers.get("content-length")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         try:
