@@ -44,6 +44,7 @@ def backlog(store: Store, keys: keyfile.TillKeys, n: int) -> None:
     for start in range(1, n + 1, chunk):
         end = min(n, start + chunk - 1)
         with store.transaction() as conn:
+            proofs = []
             for seq in range(start, end + 1):
                 amount = 100 + (seq * 7919) % 9900
                 conn.execute(
@@ -51,7 +52,8 @@ def backlog(store: Store, keys: keyfile.TillKeys, n: int) -> None:
                     "change) VALUES (?, ?, ?, ?, 'EUR', ?, ?, 0)",
                     (seq, till, t0, t0, amount, amount),
                 )
-                Outbox.enqueue(conn, seq, till, amount, t0, claim_address(seed, till, seq))
+                proofs.append((seq, till, amount, t0, claim_address(seed, till, seq)))
+            Outbox.enqueue_many(conn, proofs)
             Meta(store).set(meta.NEXT_SEQ, end + 1, conn)
 
 

@@ -100,14 +100,6 @@ class Outbox:
 
     # -- proofs of sales -------------------------------------------------------------------------
     @staticmethod
-    def enqueue(
-        conn: sqlite3.Connection, seq: int, till: str, amount: int, at: int, claim_address: str
-    ) -> None:
-        """Add a proof inside the sale's own transaction (never on its own)."""
-        now = time.time()
-        conn.execute(_INSERT_PROOF, (seq, till, amount, at, claim_address, now, now))
-
-    @staticmethod
     def enqueue_many(
         conn: sqlite3.Connection, proofs: Sequence[tuple[int, str, int, int, str]]
     ) -> None:

@@ -132,8 +132,9 @@ def write_sales(store: Store, records: list[SaleRecord], mark: SeqMark | None = 
         if not Meta.compare_and_set(conn, meta.NEXT_SEQ, first.seq, last.seq + 1):
             raise SeqConflict(f"sale {first.seq} is not the database's next seq")
         Sales.insert(conn, records, now)
-        for r in records:
-            Outbox.enqueue(conn, r.seq, r.till, r.total, r.time, r.claim_address)
+        Outbox.enqueue_many(
+            conn, [(r.seq, r.till, r.total, r.time, r.claim_address) for r in records]
+        )
         PrintJobs.enqueue_first(conn, [r.seq for r in records if r.print_receipt], now)
         ExternalSales.insert(conn, records, now)  # the POS's ids of sales from its POS (§12)
         Meta(store).set(meta.LAST_TIME, last.time, conn)
