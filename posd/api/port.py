@@ -10,11 +10,11 @@ from __future__ import annotations
 import queue
 from typing import Any, Protocol
 
-from posd.till.external import ExternalOrder, Recorded
+from posd.till.external import ExternalOrder
 from posd.till.sale import Completed
 
 
-def completed_json(done: Completed | Recorded, claim_url: str) -> dict[str, Any]:
+def completed_json(done: Completed, claim_url: str) -> dict[str, Any]:
     """The answer to a completed sale (pay, and the shop's POS sale): DESIGN §7, §12."""
     return {
         "complete": True,
@@ -73,7 +73,7 @@ class TillService(Protocol):
         """Payments and stray transfers by state (``posd payments --json``)."""
         ...
 
-    def external_sale(self, order: ExternalOrder) -> Recorded:
+    def external_sale(self, order: ExternalOrder) -> Completed:
         """Record a sale from the shop's own POS (DESIGN §12), or find it again for a retry."""
         ...
 

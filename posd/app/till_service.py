@@ -26,7 +26,7 @@ from posd.receipt.spooler import Spooler
 from posd.till.dsg.price import DsgUnavailable
 from posd.till.dsg.service import DsgPayments
 from posd.till.events import EventBus
-from posd.till.external import ExternalOrder, ExternalRegister, Recorded
+from posd.till.external import ExternalOrder, ExternalRegister
 from posd.till.sale import Completed, Register
 
 
@@ -116,11 +116,11 @@ class LocalTill:
     def refund(self, seq: int) -> None:
         self.outbox.refund(seq)
 
-    def external_sale(self, order: ExternalOrder) -> Recorded:
+    def external_sale(self, order: ExternalOrder) -> Completed:
         if self.external is None:
             raise Unavailable("sales from the shop's POS are not set up in this process")
-        done = self.external.record(order)
-        if done.new:
+        done, new = self.external.record(order)
+        if new:
             if order.print:
                 self.spooler.wake()
             self.counters.sale_completed()

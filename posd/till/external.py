@@ -26,7 +26,7 @@ from posd.db.sales import Sales
 from posd.db.store import Store
 from posd.errors import BadInput, Conflict
 from posd.proof.leaf import MAX_AMOUNT
-from posd.till.sale import Line, Payment, Register, Sale
+from posd.till.sale import Completed, Line, Payment, Register, Sale
 
 MAX_EXTERNAL_ID = 64
 MAX_LINES = 500
@@ -75,19 +75,6 @@ class ExternalOrder:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """The stored sale a request maps to; ``new`` is False for a retry."""
-
-    seq: int
-    total: int
-    paid: int
-    change: int
-    time: int
-    claim_address: str
-    new: bool
-
-
 def build_sale(order: ExternalOrder, digest: str) -> Sale:
     """The order as a Sale: line totals rounded half-up; payments must sum to the total."""
     sale = Sale(external=(order.external_id, digest), print_receipt=order.print)
@@ -120,8 +107,9 @@ class ExternalRegister:
         self.rows = ExternalSales(store)
         self._lock = threading.Lock()
 
-    def record(self, order: ExternalOrder) -> Recorded:
-        """The sale for ``order``: made now (durable before this returns) or found again."""
+    def record(self, order: ExternalOrder) -> tuple[Completed, bool]:
+        """The sale for ``order`` and whether it is new: made now (durable before this
+        returns), or found again for a retry (``False``)."""
         digest = order.digest()
         with self._lock:
             row = self.rows.get(order.external_id)
@@ -131,18 +119,15 @@ class ExternalRegister:
                         f"external_id {order.external_id!r} was used for a different sale "
                         f"(seq {row.seq}); send a new external_id for a new sale"
                     )
-                return self._stored(row.seq)
+                return self._stored(row.seq), False
             sale = build_sale(order, digest)
-            done = self.register.submit(sale).result()
-        return Recorded(done.seq, done.total, done.paid, done.change, done.time,
-                        done.claim_address, new=True)  # fmt: skip
+            return self.register.submit(sale).result(), True
 
-    def _stored(self, seq: int) -> Recorded:
+    def _stored(self, seq: int) -> Completed:
         sale, proof = Sales(self.store).get(seq), Outbox(self.store).get(seq)
         if sale is None or proof is None:  # the row's foreign key makes this impossible
             raise Conflict(f"sale {seq} of this external_id is missing", "external_id_conflict")
-        return Recorded(seq, sale.total, sale.total, sale.change, proof.time,
-                        proof.claim_address, new=False)  # fmt: skip
+        return Completed(seq, sale.total, sale.total, sale.change, proof.time, proof.claim_address)
 
 
 def _canon(value: Decimal) -> str:
