@@ -24,7 +24,6 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -33,13 +32,13 @@ from starlette.routing import Route
 from posd.api import inputs, sales_ext
 from posd.api import payments as payments_api
 from posd.api import qr as payment_qr
+from posd.api.errors import error_handlers
 from posd.api.events import EventHub, EventStream
 from posd.api.openapi import spec
 from posd.api.port import SessionStore, TillService, completed_json
 from posd.api.security import Access, Forbidden, Guard, session_cookie
 from posd.api.tech import TechService
 from posd.api.tech import routes as tech_routes
-from posd.errors import Internal, PosdError
 from posd.proof.memberpass import is_pass
 from posd.till.sale import MAX_QTY
 
@@ -53,10 +52,6 @@ PAGE_HEADERS = {
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
 }
-
-
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def notice(status: int, title: str, text: str) -> HTMLResponse:
@@ -196,21 +191,6 @@ def create_app(
         log.info("a %s page was paired", scope)
         return response
 
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        return error(exc.status_code, codes.get(exc.status_code, "http_error"), exc.detail)
-
-    async def posd_error(request: Request, exc: Exception) -> JSONResponse:
-        """The one mapping of the error root to HTTP: its status, its code, its message."""
-        assert isinstance(exc, PosdError)
-        if isinstance(exc, Internal):  # our fault: log it, tell the caller no more than today
-            return await crash(request, exc)
-        return error(exc.http_status, exc.code, exc.message)
-
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return error(500, "internal", "internal error; see the daemon log")
-
     post = ["POST"]
     routes = [
         Route("/api/status", route(status, None)),
@@ -246,10 +226,9 @@ def create_app(
         Route("/events.js", page("events.js", "display", "text/javascript")),
         *tech_routes(tech, route),  # report, test print, recent events (posd/api/tech.py)
     ]
-    handlers = {HTTPException: http_error, PosdError: posd_error, Exception: crash}
     return Starlette(
         routes=routes,
-        exception_handlers=handlers,
+        exception_handlers=error_handlers(log),
         middleware=[Middleware(Guard, port=port)],
     )
 

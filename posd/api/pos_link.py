@@ -20,7 +20,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,9 +27,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from posd.api import sales_ext
+from posd.api.errors import error_handlers
 from posd.api.port import TillService
 from posd.api.security import MAX_BODY, MUTATING, Guard, Unauthorized
-from posd.errors import Internal, PosdError
 
 log = logging.getLogger("posd.api.pos_link")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -116,28 +115,11 @@ def create_pos_link_app(till: TillService, token: str, allow: Sequence[str]) -> 
         require(request)
         return JSONResponse(pos_status(await asyncio.to_thread(till.status)))
 
-    def error(status: int, code: str, message: str) -> JSONResponse:
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        return error(exc.status_code, codes.get(exc.status_code, "http_error"), exc.detail)
-
-    async def posd_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, PosdError)
-        if isinstance(exc, Internal):
-            return await crash(request, exc)
-        return error(exc.http_status, exc.code, exc.message)
-
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("POS link: internal error on %s %s", request.method, request.url.path)
-        return error(500, "internal", "internal error; see the daemon log")
-
     return Starlette(
         routes=[
             Route("/api/sales", sales, methods=["POST"]),
             Route("/api/status", status, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error, PosdError: posd_error, Exception: crash},
+        exception_handlers=error_handlers(log, "POS link: "),
         middleware=[Middleware(LinkGuard, allow=allow)],
     )
