@@ -9,7 +9,7 @@ these.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,28 +107,51 @@ def _network(value: str) -> bool:
     return True
 
 
+Range = tuple[str, float, float, str]  # key, lowest, highest, what a store owner should write
+_DSG_RANGES: list[Range] = [
+    ("payment_timeout_s", 30, 86_400, "30..86400"),
+    ("price_max_age_s", 1, 86_400 * 7, "1..604800"),
+    ("max_log_range", 1, 100_000, "1..100000"),
+    ("poll_interval_s", 0.05, 3600, "0.05..3600 seconds"),
+]
+_MEMBERSHIP_RANGES: list[Range] = [
+    ("tier_cache_s", 0, 600, "0..600 seconds (at most 10 minutes (DESIGN §11))"),
+    ("offline_max_age_s", 0, 86_400 * 30, "0..2592000 seconds (at most 30 days)"),
+]
+_GATEWAY_RANGES: list[Range] = [
+    ("confirmations", 1, 1000, "1..1000 blocks"),
+    ("claims_per_minute", 1, 100_000, "1..100000"),
+    ("lookups_per_minute", 1, 1_000_000, "1..1000000"),
+    ("request_timeout_s", 0.1, 300, "0.1..300 seconds"),
+]
+_GATEWAY_TIMING_RANGES: list[Range] = [
+    ("poll_interval_s", 0.05, 60, "0.05..60 seconds"),
+    ("bump_after_s", 1, 3600, "1..3600 seconds"),
+    ("log_range", 1, 100_000, "1..100000 blocks"),
+]
+
+
+def check_ranges(bad: Bad, section: str, obj: Any, rows: Iterable[Range]) -> None:
+    """Raise for the first row whose key lies outside lo..hi (NaN fails: it compares false)."""
+    for key, lo, hi, expected in rows:
+        value = getattr(obj, key)
+        if not lo <= value <= hi:
+            raise bad(section, key, expected, value)
+
+
 def validate(cfg: Any, bad: Bad, address_problem: Callable[[str], str]) -> None:
     """Check the feature sections of ``cfg``; ``bad`` builds the error that names the key."""
     dsg: DsgConfig = cfg.dsg
-    problem = address_problem(dsg.payout_address) or address_problem(dsg.price_feed)
-    if problem:
-        key = "payout_address" if address_problem(dsg.payout_address) else "price_feed"
-        raise bad("dsg", key, problem, getattr(dsg, key))
-    if not 0 <= dsg.till_slot <= 999:
-        raise bad("dsg", "till_slot", "0..999 (distinct per till of a store)", dsg.till_slot)
+    for key in ("payout_address", "price_feed"):
+        problem = address_problem(getattr(dsg, key))
+        if problem:
+            raise bad("dsg", key, problem, getattr(dsg, key))
+    check_ranges(bad, "dsg", dsg, [("till_slot", 0, 999, "0..999 (distinct per till of a store)")])
     if dsg.rate < 0:
         raise bad("dsg", "rate", "0 or more DSG wei per minor unit", dsg.rate)
     if not 0 <= dsg.discount_percent < 100:
         raise bad("dsg", "discount_percent", "0 up to (not including) 100", dsg.discount_percent)
-    for key, lo, hi in (
-        ("payment_timeout_s", 30, 86_400),
-        ("price_max_age_s", 1, 86_400 * 7),
-        ("max_log_range", 1, 100_000),
-    ):
-        if not lo <= getattr(dsg, key) <= hi:
-            raise bad("dsg", key, f"{lo}..{hi}", getattr(dsg, key))
-    if not 0.05 <= dsg.poll_interval_s <= 3600:
-        raise bad("dsg", "poll_interval_s", "0.05..3600 seconds", dsg.poll_interval_s)
+    check_ranges(bad, "dsg", dsg, _DSG_RANGES)
 
     member: MembershipConfig = cfg.membership
     if not member.discounts or not all(
@@ -136,12 +159,7 @@ def validate(cfg: Any, bad: Bad, address_problem: Callable[[str], str]) -> None:
         for d in member.discounts
     ):
         raise bad("membership", "discounts", "a list of percents 0..<100 by tier", member.discounts)
-    for key, most, say in (
-        ("tier_cache_s", 600, "10 minutes (DESIGN §11)"),
-        ("offline_max_age_s", 86_400 * 30, "30 days"),
-    ):
-        if not 0 <= getattr(member, key) <= most:
-            raise bad("membership", key, f"0..{most} seconds (at most {say})", getattr(member, key))
+    check_ranges(bad, "membership", member, _MEMBERSHIP_RANGES)
 
     link: PosLinkConfig = cfg.pos_link
     if link.listen and not _listen(link.listen):
@@ -170,22 +188,10 @@ def validate(cfg: Any, bad: Bad, address_problem: Callable[[str], str]) -> None:
     for key in ("min_amount", "gas_budget_wei", "min_balance_wei"):
         if getattr(gw, key) < 0:
             raise bad("gateway", key, "0 or more", getattr(gw, key))
-    if not 1 <= gw.confirmations <= 1000:
-        raise bad("gateway", "confirmations", "1..1000 blocks", gw.confirmations)
-    if not 1 <= gw.claims_per_minute <= 100_000:
-        raise bad("gateway", "claims_per_minute", "1..100000", gw.claims_per_minute)
-    if not 1 <= gw.lookups_per_minute <= 1_000_000:
-        raise bad("gateway", "lookups_per_minute", "1..1000000", gw.lookups_per_minute)
-    if not 0.1 <= gw.request_timeout_s <= 300:
-        raise bad("gateway", "request_timeout_s", "0.1..300 seconds", gw.request_timeout_s)
-    if not 0 < gw.max_fee_gwei <= 1_000_000:
+    check_ranges(bad, "gateway", gw, _GATEWAY_RANGES)
+    if not 0 < gw.max_fee_gwei <= 1_000_000:  # open below, so not a row; checked in this order
         raise bad("gateway", "max_fee_gwei", "a positive number of gwei", gw.max_fee_gwei)
-    if not 0.05 <= gw.poll_interval_s <= 60:
-        raise bad("gateway", "poll_interval_s", "0.05..60 seconds", gw.poll_interval_s)
-    if not 1 <= gw.bump_after_s <= 3600:
-        raise bad("gateway", "bump_after_s", "1..3600 seconds", gw.bump_after_s)
-    if not 1 <= gw.log_range <= 100_000:
-        raise bad("gateway", "log_range", "1..100000 blocks", gw.log_range)
+    check_ranges(bad, "gateway", gw, _GATEWAY_TIMING_RANGES)
     if gw.from_block < -1:
         raise bad(
             "gateway", "from_block", "-1 (the deployment block) or a block number", gw.from_block

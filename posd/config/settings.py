@@ -177,7 +177,7 @@ MIN_TOKEN = 16
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.ASCII)
 _TOKEN = re.compile(r"[\x21-\x7e]{1,256}")
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-_CHAIN_RANGES = [  # key, lowest, highest, what a store owner should write
+_CHAIN_RANGES: list[features.Range] = [
     ("confirmations", 0, 10_000, "0 or more blocks (at most 10000)"),
     ("flush_interval_s", 1, 86_400, "1 or more seconds (at most a day)"),
     ("backlog_threshold", 1, 1_000_000, "1 or more proofs"),
@@ -236,10 +236,7 @@ def _validate(cfg: Config, src: str) -> None:
     chain = cfg.chain
     if not 0 <= chain.chain_id <= MAX_CHAIN_ID:
         raise bad("chain", "chain_id", "0 (ask the node) or a chain id 1..2^64-1", chain.chain_id)
-    for key, lo, hi, what in _CHAIN_RANGES:
-        value = getattr(chain, key)
-        if not lo <= value <= hi:
-            raise bad("chain", key, what, value)
+    features.check_ranges(bad, "chain", chain, _CHAIN_RANGES)
     if not (math.isfinite(chain.max_fee_gwei) and chain.max_fee_gwei > 0):
         raise bad("chain", "max_fee_gwei", "a positive number of gwei", chain.max_fee_gwei)
     if chain.rpc_url and not _HTTP_URL.fullmatch(chain.rpc_url):
