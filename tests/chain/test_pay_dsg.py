@@ -12,10 +12,11 @@ from helpers.dsg_kit import (
     client,
     make_dsg_daemon,
     pay,
-    shopper_with_dsg,
+    start,
     token_of,
     wait_state,
 )
+from helpers.wait import wait_for
 
 from posd.receipt.builder import ReceiptBuilder
 from posd.receipt.layout import Text, layout
@@ -26,11 +27,6 @@ pytestmark = pytest.mark.anvil
 ITEM = "4006381333931"
 
 
-@pytest.fixture(scope="module")
-def shopper(chain, tmp_path_factory):
-    return shopper_with_dsg(chain, tmp_path_factory.mktemp("miner"))
-
-
 @pytest.fixture
 def till(chain, tmp_path):
     daemon = make_dsg_daemon(tmp_path / "till", chain)
@@ -39,16 +35,9 @@ def till(chain, tmp_path):
     daemon.stop()
 
 
-def _start(c, code: str = ITEM) -> dict:
-    assert c.post("/api/scan", {"code": code})[0] == 200
-    status, body = c.post("/api/sale/pay", {"tender": "dsg"})
-    assert status == 202, body
-    return body["payment"]
-
-
 def test_exact_payment_completes_the_sale(chain, shopper, till) -> None:
     daemon, c = till
-    p = _start(c)
+    p = start(c, ITEM)
     total = c.get("/api/sale")[1]["total"]
     assert p["state"] == "awaiting" and p["discount"] == 0
     amount = int(p["amount_wei"])
@@ -97,7 +86,7 @@ def test_discount_underpaid_then_the_rest_then_overpaid(chain, shopper, tmp_path
     daemon = make_dsg_daemon(tmp_path / "t", chain, slot=2, discount_percent=10)
     c = client(daemon, daemon.start())
     try:
-        p = _start(c)
+        p = start(c, ITEM)
         total = c.get("/api/sale")[1]["total"]
         assert p["discount"] == round(total * 0.1)
         first = int(p["amount_wei"])
@@ -127,7 +116,7 @@ def test_discount_underpaid_then_the_rest_then_overpaid(chain, shopper, tmp_path
 
 def test_cancelled_then_paid_late_and_a_stray(chain, shopper, till) -> None:
     daemon, c = till
-    p = _start(c)
+    p = start(c, ITEM)
     status, body = c.post(f"/api/payments/{p['id']}/cancel", {})
     assert status == 200 and body["state"] == "cancelled"
     sale = c.get("/api/sale")[1]
@@ -135,13 +124,13 @@ def test_cancelled_then_paid_late_and_a_stray(chain, shopper, till) -> None:
     late = pay(chain, shopper, p["amount_wei"])
     stray = pay(chain, shopper, 12 * UNIT + 1_000_007)  # slot 1, a reference nobody asked
     chain.mine(2)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def both_listed() -> dict | None:
         listed = c.get("/api/payments?state=late,unmatched")[1]["transfers"]
         kinds = {t["tx_hash"]: t["kind"] for t in listed}
-        if late in kinds and stray in kinds:
-            break
-        time.sleep(0.1)
+        return kinds if late in kinds and stray in kinds else None
+
+    kinds = wait_for(both_listed, timeout=10, every=0.1, what="the late and the stray transfer")
     assert kinds[late] == "late" and kinds[stray] == "unmatched"
     assert c.get(f"/api/payments/{p['id']}")[1]["state"] == "cancelled"
     assert c.post(f"/api/payments/{p['id']}/cancel", {})[0] == 200
@@ -152,7 +141,7 @@ def test_two_tills_one_payout_never_cross_match(chain, shopper, tmp_path) -> Non
     b = make_dsg_daemon(tmp_path / "b", chain, slot=4)
     ca, cb = client(a, a.start()), client(b, b.start())
     try:
-        pa, pb = _start(ca), _start(cb)
+        pa, pb = start(ca, ITEM), start(cb, ITEM)
         assert pa["amount_wei"] != pb["amount_wei"]
         pay(chain, shopper, pb["amount_wei"])
         chain.mine(2)
@@ -170,7 +159,7 @@ def test_two_tills_one_payout_never_cross_match(chain, shopper, tmp_path) -> Non
 
 def test_reorg_between_seen_and_confirmed(chain, shopper, till) -> None:
     daemon, c = till
-    p = _start(c)
+    p = start(c, ITEM)
     snap = chain.rpc("evm_snapshot")
     pay(chain, shopper, p["amount_wei"])
     wait_state(c, p["id"], "confirming")
@@ -188,7 +177,7 @@ def test_restart_while_awaiting_completes_the_same_cart(chain, shopper, tmp_path
     daemon = make_dsg_daemon(state, chain)
     c = client(daemon, daemon.start())
     assert c.post("/api/scan", {"code": ITEM})[0] == 200
-    p = _start(c, "4006381333931")
+    p = start(c, "4006381333931")
     lines = c.get("/api/sale")[1]["lines"]
     daemon.stop()
     chain.mine(1)  # the chain moves on while the till is down
@@ -216,15 +205,13 @@ def test_restart_while_awaiting_completes_the_same_cart(chain, shopper, tmp_path
 
 def test_node_down_during_the_payment(chain, shopper, till) -> None:
     daemon, c = till
-    p = _start(c)
+    p = start(c, ITEM)
     watcher = daemon.dsg.watcher
     good = watcher.rpc.url
     watcher.rpc.url = "http://127.0.0.1:9"  # nothing listens: the link is down
     pay(chain, shopper, p["amount_wei"])
     chain.mine(2)
-    deadline = time.monotonic() + 10
-    while watcher.online is not False and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: watcher.online is False, timeout=10, what="the watcher to go offline")
     assert watcher.online is False
     assert c.get(f"/api/payments/{p['id']}")[1]["state"] == "awaiting"
     # no new payment while the link is down (the open one is kept)
@@ -236,14 +223,14 @@ def test_node_down_during_the_payment(chain, shopper, till) -> None:
     done = wait_state(c, p["id"], "paid", timeout=20)
     assert done["seq"] >= 1 and c.get("/api/sale")[1]["lines"] == []
     # and with the link back, a new payment can start
-    assert _start(c)["state"] == "awaiting"
+    assert start(c, ITEM)["state"] == "awaiting"
 
 
 def test_expires_by_block_time_unlocks_and_a_later_transfer_is_late(chain, shopper, tmp_path):
     daemon = make_dsg_daemon(tmp_path / "t", chain, payment_timeout_s=30)
     c = client(daemon, daemon.start())
     try:
-        p = _start(c)
+        p = start(c, ITEM)
         chain.mine(1)
         time.sleep(0.3)
         assert c.get(f"/api/payments/{p['id']}")[1]["state"] == "awaiting"  # not by the clock
@@ -257,12 +244,13 @@ def test_expires_by_block_time_unlocks_and_a_later_transfer_is_late(chain, shopp
         assert c.post("/api/scan", {"code": ITEM})[0] == 200
         late = pay(chain, shopper, p["amount_wei"])
         chain.mine(2)
-        deadline = time.monotonic() + 10
-        kinds: dict = {}
-        while late not in kinds and time.monotonic() < deadline:
+
+        def late_listed() -> dict | None:
             listed = c.get("/api/payments")[1]["transfers"]  # the default listing
             kinds = {t["tx_hash"]: t for t in listed}
-            time.sleep(0.1)
+            return kinds if late in kinds else None
+
+        kinds = wait_for(late_listed, timeout=10, every=0.1, what="the late transfer listed")
         assert kinds[late]["kind"] == "late" and kinds[late]["payment_id"] == p["id"]
         assert c.get(f"/api/payments/{p['id']}")[1]["state"] == "expired"
     finally:
@@ -271,17 +259,17 @@ def test_expires_by_block_time_unlocks_and_a_later_transfer_is_late(chain, shopp
 
 def test_cancelled_while_confirming_is_tracked_and_listed_for_refund(chain, shopper, till):
     daemon, c = till
-    p = _start(c)
+    p = start(c, ITEM)
     tx = pay(chain, shopper, p["amount_wei"])
     assert wait_state(c, p["id"], "confirming")["state"] == "confirming"
     assert c.post(f"/api/payments/{p['id']}/cancel", {})[1]["state"] == "cancelled"
     chain.mine(2)  # the transfer gets deep enough after the cancel
-    deadline = time.monotonic() + 10
-    owed: dict = {}
-    while not owed and time.monotonic() < deadline:
+
+    def owed_listed() -> dict:
         listed = c.get("/api/payments?state=late,overpaid,unmatched,refund")[1]["payments"]
-        owed = next((x for x in listed if x["id"] == p["id"]), {})
-        time.sleep(0.1)
+        return next((x for x in listed if x["id"] == p["id"]), {})
+
+    owed = wait_for(owed_listed, timeout=10, every=0.1, what="the payment listed for refund")
     assert owed["state"] == "cancelled" and owed["refund_wei"] == p["amount_wei"], owed
     assert owed["tx_hashes"] == [tx]
 

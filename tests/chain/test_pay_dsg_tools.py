@@ -17,8 +17,9 @@ from types import SimpleNamespace
 import pytest
 from eth_account import Account
 from helpers.daemon_util import Client, pair_cookie, posd_cli
-from helpers.dsg_kit import PAYOUT, RATE, client, make_dsg_daemon, pay, shopper_with_dsg
-from helpers.escpos_parse import Command, FakePrinter, parse
+from helpers.dsg_kit import PAYOUT, RATE, client, make_dsg_daemon, pay, start, wait_state
+from helpers.escpos_parse import FakePrinter, kicks
+from helpers.wait import wait_for
 
 from posd.app.diag_dsg import dsg_checks
 from posd.chain import contracts
@@ -33,40 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FEED_SRC = ROOT / "tests" / "contracts_src" / "PriceFeed.vy"
 PEN = "4006381333931"  # demo catalog: 129 minor units
 COLA = "5000112637922"  # 189
-
-
-@pytest.fixture(scope="module")
-def shopper(chain, tmp_path_factory):
-    return shopper_with_dsg(chain, tmp_path_factory.mktemp("miner"))
-
-
-def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    return predicate()
-
-
-def wait_state(c: Client, pid: str, *states: str) -> dict:
-    def reached():
-        body = c.get(f"/api/payments/{pid}")[1]
-        ok = body["state"] in states and (body["state"] != "paid" or "seq" in body)
-        return body if ok else None
-
-    found = wait_for(reached)
-    assert found, c.get(f"/api/payments/{pid}")[1]
-    return found
-
-
-def start(c: Client, *codes: str) -> dict:
-    for code in codes:
-        assert c.post("/api/scan", {"code": code})[0] == 200
-    status, body = c.post("/api/sale/pay", {"tender": "dsg"})
-    assert status == 202, body
-    return body["payment"]
 
 
 # -- the price feed -------------------------------------------------------------------------------
@@ -185,7 +152,8 @@ def world(chain, shopper, tmp_path_factory):
             lambda: (
                 {"late", "unmatched"}
                 <= {t["kind"] for t in c.get("/api/payments?state=late,unmatched")[1]["transfers"]}
-            )
+            ),
+            timeout=15,
         )
         yield SimpleNamespace(
             daemon=daemon, client=c, state=state, ids=ids, txs=txs, started=started
@@ -355,10 +323,8 @@ def test_diag_price_check_reads_the_feed(chain, feeds, world) -> None:
 # -- the cash drawer ------------------------------------------------------------------------------
 
 
-def kicks(fake: FakePrinter) -> list[bytes]:
-    return [
-        t.args for j in fake.jobs for t in parse(j) if isinstance(t, Command) and t.name == "ESC p"
-    ]
+def kicked(fake: FakePrinter) -> list[bytes]:
+    return [k for j in fake.jobs for k in kicks(j)]
 
 
 def test_part_cash_rest_dsg_opens_the_drawer_dsg_only_never(chain, shopper, tmp_path) -> None:
@@ -371,9 +337,9 @@ def test_part_cash_rest_dsg_opens_the_drawer_dsg_only_never(chain, shopper, tmp_
             pay(chain, shopper, p["amount_wei"])
             chain.mine(2)
             only = wait_state(c, p["id"], "paid")
-            assert wait_for(lambda: daemon.spooler.queued() == 0 and fake.jobs)
+            assert wait_for(lambda: daemon.spooler.queued() == 0 and fake.jobs, timeout=15)
             time.sleep(0.5)  # a kick would be on its way by now
-            assert kicks(fake) == []
+            assert kicked(fake) == []
 
             assert c.post("/api/scan", {"code": PEN})[0] == 200
             status, body = c.post("/api/sale/pay", {"tender": "cash", "amount": 29})
@@ -385,7 +351,8 @@ def test_part_cash_rest_dsg_opens_the_drawer_dsg_only_never(chain, shopper, tmp_
             pay(chain, shopper, p["amount_wei"])
             chain.mine(2)
             split = wait_state(c, p["id"], "paid")
-            assert wait_for(lambda: kicks(fake)) == [bytes([0, 60, 60])]  # pin 2, 120 ms
+            kicks_seen = wait_for(lambda: kicked(fake), timeout=15)
+            assert kicks_seen == [bytes([0, 60, 60])]  # pin 2, 120 ms
             opened = [
                 json.loads(r[0])
                 for r in daemon.store.query("SELECT data FROM events WHERE kind = 'drawer_opened'")

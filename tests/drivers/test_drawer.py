@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from helpers.daemon_util import Client, make_daemon, pair_cookie
-from helpers.escpos_parse import Command, FakePrinter, free_port, parse
+from helpers.escpos_parse import FakePrinter, free_port, kicks
+from helpers.wait import wait_for
 
 from drivers.base import Status
 from drivers.entries import device_from_config
@@ -19,20 +20,6 @@ from drivers.printers.common import PrinterError
 from drivers.printers.escpos import DrawerDriver, PrinterDriver
 
 PEN = "4006381333931"  # demo catalog: 129 minor units
-
-
-def kicks(raw: bytes) -> list[bytes]:
-    """The ESC p commands (m, t1, t2) in a stream."""
-    return [t.args for t in parse(raw) if isinstance(t, Command) and t.name == "ESC p"]
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def events(daemon, kind: str) -> list[dict]:

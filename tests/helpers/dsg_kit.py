@@ -91,6 +91,15 @@ def client(daemon: Daemon, port: int) -> Client:
     return Client(f"http://127.0.0.1:{port}", daemon.api_token)
 
 
+def start(c: Client, *codes: str) -> dict[str, Any]:
+    """Scan ``codes`` into the cart and ask to pay it in DSG: the open payment (202)."""
+    for code in codes:
+        assert c.post("/api/scan", {"code": code})[0] == 200
+    status, body = c.post("/api/sale/pay", {"tender": "dsg"})
+    assert status == 202, body
+    return body["payment"]
+
+
 def wait_state(c: Client, pid: str, *states: str, timeout: float = 15) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last = None

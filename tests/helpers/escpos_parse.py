@@ -125,6 +125,11 @@ def parse(raw: bytes, partial: bool = False) -> list[Token]:
     return out
 
 
+def kicks(raw: bytes) -> list[bytes]:
+    """The ESC p (drawer kick) commands' arguments (m, t1, t2) in a stream."""
+    return [t.args for t in parse(raw) if isinstance(t, Command) and t.name == "ESC p"]
+
+
 def extract_qr_data(raw: bytes) -> list[str]:
     """Every native QR payload: ``GS ( k`` store-data (``1D 28 6B pL pH 31 50 30 <data>``)."""
     return [
