@@ -78,10 +78,15 @@ class LocalTill:
     def pay(self, tender: str, amount: int, reference: str) -> Completed | None:
         done = self.register.pay(tender, amount, reference)
         if done is not None:
-            self.spooler.wake()
-            self.counters.sale_completed()
-            self.on_sale()
+            self._sold()
         return done
+
+    def _sold(self, wake: bool = True) -> None:
+        """What every completed sale does next: print (``wake``), count, and tell ``on_sale``."""
+        if wake:
+            self.spooler.wake()
+        self.counters.sale_completed()
+        self.on_sale()
 
     # -- DSG payments (DESIGN §10) ----------------------------------------------------------------
     def _dsg(self) -> DsgPayments:
@@ -105,9 +110,7 @@ class LocalTill:
 
     def settled(self, done: Completed) -> None:
         """A sale a DSG payment completed: what a completed pay does next."""
-        self.spooler.wake()
-        self.counters.sale_completed()
-        self.on_sale()
+        self._sold()
 
     def claim_url(self, seq: int) -> str:
         return self.spooler.builder().sale_claim_url(seq)
@@ -121,10 +124,7 @@ class LocalTill:
             raise Unavailable("sales from the shop's POS are not set up in this process")
         done, new = self.external.record(order)
         if new:
-            if order.print:
-                self.spooler.wake()
-            self.counters.sale_completed()
-            self.on_sale()
+            self._sold(wake=order.print)
             self.bus.publish("external_sale", {"seq": done.seq, "total": done.total})
             if order.open_drawer and self.drawer is not None:
                 self.drawer.kick("external_sale", {"seq": done.seq})
