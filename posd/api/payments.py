@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 
 from posd.api import inputs
 from posd.api.port import TillService
-from posd.api.security import SCOPES, cookie_name
+from posd.api.security import SCOPES, bearer, cookie_name
 from posd.errors import BadInput
 from posd.till.dsg.state import LIST_STATES
 
@@ -25,9 +25,9 @@ _ID = re.compile(r"pay_[0-9a-f]{16}")
 
 def caller(request: Request) -> str:
     """Who is asking, as a digest: the bearer token, else the page's session cookies."""
-    header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        secret = "bearer:" + header[7:].strip()
+    token = bearer(request)
+    if token is not None:
+        secret = "bearer:" + token
     else:
         secret = "session:" + "|".join(request.cookies.get(cookie_name(s), "") for s in SCOPES)
     return hashlib.sha256(secret.encode()).hexdigest()[:32]

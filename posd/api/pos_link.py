@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from posd.api import sales_ext
 from posd.api.errors import error_handlers
 from posd.api.port import TillService
-from posd.api.security import MAX_BODY, MUTATING, Guard, Unauthorized
+from posd.api.security import MAX_BODY, MUTATING, Guard, Unauthorized, bearer
 
 log = logging.getLogger("posd.api.pos_link")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -100,8 +100,7 @@ def create_pos_link_app(till: TillService, token: str, allow: Sequence[str]) -> 
     secret = token.encode()
 
     def require(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        given = header[7:].strip().encode() if header[:7].lower() == "bearer " else b""
+        given = (bearer(request) or "").encode()
         if not given or not hmac.compare_digest(given, secret):
             raise Unauthorized("send Authorization: Bearer <the [pos_link] token>")
 

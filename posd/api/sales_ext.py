@@ -11,8 +11,6 @@ POS to print on its own receipt.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,7 +18,7 @@ from starlette.requests import Request
 
 from posd.api import inputs
 from posd.api.port import TillService, completed_json
-from posd.api.security import SCOPES, Access, cookie_name, rank
+from posd.api.security import Access
 from posd.errors import BadInput
 from posd.till.external import (
     MAX_EXTERNAL_ID,
@@ -172,18 +170,8 @@ def caller(request: Request, access: Access) -> dict[str, str]:
     """Who asked, for the event log: the paired session's scope and a short id (the first 12
     hex digits of the SHA-256 the sessions table keys it by), or the bearer token — never a
     token or cookie itself."""
-    header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer " and hmac.compare_digest(
-        header[7:].strip().encode(), access.token
-    ):
-        return {"scope": "tech", "session": "token"}
-    best: tuple[str | None, str] = (None, "")
-    for scope in SCOPES:
-        value = request.cookies.get(cookie_name(scope))
-        found = access.sessions.scope_of(value) if value else None
-        if found is not None and rank(found) > rank(best[0]):
-            best = (found, hashlib.sha256(value.encode()).hexdigest()[:12])
-    return {"scope": best[0] or "", "session": best[1]}
+    scope, session = access.who(request)
+    return {"scope": scope or "", "session": session}
 
 
 def open_drawer(till: TillService, access: Access):
@@ -191,8 +179,8 @@ def open_drawer(till: TillService, access: Access):
 
     async def handle(request: Request) -> dict[str, Any]:
         await inputs.body(request)
-        who = await asyncio.to_thread(caller, request, access)
-        return await asyncio.to_thread(till.open_drawer, who)
+        # route() has just asked the same: Access's cache answers without the database
+        return await asyncio.to_thread(till.open_drawer, caller(request, access))
 
     return handle
 

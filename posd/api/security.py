@@ -166,8 +166,8 @@ class Access:
         self.sessions = sessions
         self._cache: dict[str, tuple[str, float]] = {}
 
-    def _session(self, value: str) -> str | None:
-        key = hashlib.sha256(value.encode()).hexdigest()
+    def _session(self, value: str, key: str) -> str | None:
+        """The scope of session cookie ``value`` (``key``: its SHA-256), cached a few seconds."""
         hit = self._cache.get(key)
         now = time.monotonic()
         if hit is not None and hit[1] > now:
@@ -179,20 +179,25 @@ class Access:
             self._cache[key] = (scope, now + SESSION_CACHE_S)
         return scope
 
-    def scope(self, request: Request) -> str | None:
-        header = request.headers.get("authorization", "")
-        if header[:7].lower() == "bearer ":
-            given = header[7:].strip().encode()
-            if given and hmac.compare_digest(given, self.token):
-                return "tech"
-        best: str | None = None
+    def who(self, request: Request) -> tuple[str | None, str]:
+        """The caller's scope and, for a log, who it is without the secret: ``"token"`` for the
+        bearer token, else the first 12 hex digits of the SHA-256 the sessions table keys the
+        widest session by (``""`` for nobody)."""
+        given = bearer(request)
+        if given and hmac.compare_digest(given.encode(), self.token):
+            return "tech", "token"
+        best: tuple[str | None, str] = (None, "")
         for name in SCOPES:
             value = request.cookies.get(cookie_name(name))
             if value:
-                found = self._session(value)
-                if rank(found) > rank(best):
-                    best = found
+                key = hashlib.sha256(value.encode()).hexdigest()
+                found = self._session(value, key)
+                if rank(found) > rank(best[0]):
+                    best = (found, key[:12])
         return best
+
+    def scope(self, request: Request) -> str | None:
+        return self.who(request)[0]
 
     def require(self, request: Request, needed: str) -> str:
         """The caller's scope if it covers ``needed``; else 401 (nobody) or 403 (too narrow)."""
@@ -204,6 +209,12 @@ class Access:
         if rank(have) < rank(needed):
             raise Forbidden(f"this needs a {needed} session; this page is paired as {have}")
         return have
+
+
+def bearer(request: Request) -> str | None:
+    """The token after ``Authorization: Bearer``, or None when the request sends none."""
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
 def session_cookie(token: str, scope: str) -> dict[str, Any]:
