@@ -19,6 +19,7 @@ from helpers.flush_kit import (
     queue_status,
     run_all,
 )
+from helpers.wait import wait_for
 
 from posd import proof
 from posd.chain.devchain import Anvil, free_port
@@ -346,10 +347,13 @@ def test_scheduler_flushes_in_the_background(chain: Chain, tmp_path: Path) -> No
         for _ in range(30):
             kit.sell(1)
             sched.sale_completed()
-        deadline = time.monotonic() + 30
-        while kit.states() != {"confirmed": 30} and time.monotonic() < deadline:
-            chain.mine(1)
-            time.sleep(0.3)
+        wait_for(
+            lambda: kit.states() == {"confirmed": 30},
+            timeout=30,
+            what="30 confirmed",
+            every=0.3,
+            tick=lambda: chain.mine(1),
+        )
         assert kit.states() == {"confirmed": 30}
         assert link_status(kit.store)["state"] == "online"
         # `posd flush` holding the lock: the daemon's rounds stand aside
@@ -360,11 +364,18 @@ def test_scheduler_flushes_in_the_background(chain: Chain, tmp_path: Path) -> No
         time.sleep(1.5)
         assert kit.states().get("pending") == 2
         lock.release()
-        deadline = time.monotonic() + 20
-        while kit.states() != {"confirmed": 32} and time.monotonic() < deadline:
+
+        def nudge() -> None:
             sched.run_soon()
             chain.mine(1)
-            time.sleep(0.3)
+
+        wait_for(
+            lambda: kit.states() == {"confirmed": 32},
+            timeout=20,
+            what="32 confirmed",
+            every=0.3,
+            tick=nudge,
+        )
         assert_exactly_once(kit, chain, 32)
     finally:
         sched.stop()
@@ -516,18 +527,28 @@ def test_scheduler_backs_off_offline_and_flushes_when_the_link_returns(tmp_path:
         kit.sell(12)
         for _ in range(12):
             sched.sale_completed()
-        deadline = time.monotonic() + 10
-        while link_status(kit.store)["state"] != "offline" and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(
+            lambda: link_status(kit.store)["state"] == "offline",
+            timeout=10,
+            what="the link offline",
+            every=0.1,
+        )
         assert link_status(kit.store)["state"] == "offline"
         assert kit.states() == {"pending": 12}  # nothing lost, selling went on
         anvil = Anvil(state_file=state, port=anvil.port).start()
         chain.anvil = anvil
-        deadline = time.monotonic() + 40  # backoff: well under the 60 s interval
-        while kit.states() != {"confirmed": 12} and time.monotonic() < deadline:
+
+        def mine_if_committed() -> None:
             if kit.states().get("committed"):
                 chain.mine(1)
-            time.sleep(0.3)
+
+        wait_for(
+            lambda: kit.states() == {"confirmed": 12},
+            timeout=40,  # backoff: well under the 60 s interval
+            what="12 confirmed",
+            every=0.3,
+            tick=mine_if_committed,
+        )
         assert_exactly_once(kit, chain, 12)
         assert link_status(kit.store)["state"] == "online"
     finally:

@@ -14,6 +14,7 @@ from eth_account import Account
 from helpers.daemon_util import Client, make_daemon
 from helpers.escpos_parse import extract_text
 from helpers.flush_kit import STORE_NAME, deploy_chain
+from helpers.wait import wait_for
 
 from posd.chain import contracts
 from posd.chain.claim import claim
@@ -27,21 +28,9 @@ RATE = 10**16  # DSG wei per cent
 ESPRESSO, TISSUES = "96385074", "036000291452"  # 649 and 249 cents in the demo catalog
 
 
-def _wait(check, what: str, timeout: float = 60.0, tick=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if tick is not None:
-            tick()
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _printed(printer: Path, seq: int) -> str:
     path = printer / "receipts" / f"{seq}.bin"
-    _wait(path.exists, f"receipt {seq}")
+    wait_for(path.exists, timeout=60, what=f"receipt {seq}", every=0.2)
     return extract_text(path.read_bytes(), "TM-T88III")
 
 
@@ -74,9 +63,11 @@ def test_stake_pass_discount_receipt_proof_then_offline(tmp_path: Path) -> None:
             assert api.post("/api/scan", {"code": ESPRESSO})[0] == 200
             status, paid = api.post("/api/sale/pay", {"tender": "cash", "amount": 649})
             assert status == 200 and paid["seq"] == 1
-            _wait(
+            wait_for(
                 lambda: outbox.get(1).state == "confirmed",
-                "the first proof on chain",
+                timeout=60,
+                what="the first proof on chain",
+                every=0.2,
                 tick=chain.mine,
             )
             relayer = Account.from_key(DEV_KEYS[5])
@@ -112,9 +103,11 @@ def test_stake_pass_discount_receipt_proof_then_offline(tmp_path: Path) -> None:
             printed = _printed(printer, paid["seq"])
             assert "Member tier 2 (5% off)" in printed and "-€0.44" in printed
             assert "€6.49" in printed and "€8.54" in printed  # the line undiscounted, the total
-            _wait(
+            wait_for(
                 lambda: outbox.get(paid["seq"]).state == "confirmed",
-                "the discounted proof on chain",
+                timeout=60,
+                what="the discounted proof on chain",
+                every=0.2,
                 tick=chain.mine,
             )
             assert mining.functions.batch(daemon.keys.address, 1).call()[1] >= 1
