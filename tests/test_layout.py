@@ -123,6 +123,13 @@ def test_drivers_never_import_posd() -> None:
     assert {m: d for m, d in bad.items() if m.startswith("drivers") and d} == {}
 
 
+def test_the_driver_registry_is_a_leaf() -> None:
+    # every driver imports drivers.registry, so it may lean on drivers.base alone
+    assert "drivers.manager" in GRAPH and "drivers.printers.escpos" in GRAPH
+    assert GRAPH["drivers.registry"] <= {"drivers.base"}
+    assert GRAPH["drivers.base"] == set()
+
+
 def test_only_the_cli_imports_the_composition_root() -> None:
     users = {m for m, deps in GRAPH.items() if any(d.startswith("posd.app") for d in deps)}
     assert {m for m in users if not m.startswith(("posd.cli", "posd.app"))} == set()

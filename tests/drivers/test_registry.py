@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-import drivers
 from drivers.base import CardRead, DeviceEvent, DeviceInfo, Driver, Scan, Status
 from drivers.cards.parse import CardReadError
 from drivers.cards.readers import SerialCardReader
@@ -62,50 +59,6 @@ def test_register_rejects_incomplete_classes():
         reg.register(type("Nameless", (Driver,), {}))
     with pytest.raises(TypeError):
         reg.register(object)  # type: ignore[arg-type]
-
-
-def _drivers_imports() -> dict[str, set[str]]:
-    """Module -> every module it imports (lazy and TYPE_CHECKING imports too), from the source."""
-    root = Path(drivers.__file__).parent
-    graph: dict[str, set[str]] = {}
-    for path in sorted(root.rglob("*.py")):
-        parts = path.relative_to(root.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1] if node.level else []
-                mod = ".".join([*base, node.module] if node.module else base)
-                found.add(mod)
-                found |= {f"{mod}.{a.name}" for a in node.names}  # `from . import x`
-        graph[name] = found
-    return {
-        m: {i for i in deps if i in graph or i.split(".")[0] == "posd"} for m, deps in graph.items()
-    }
-
-
-def test_drivers_never_import_posd_and_have_no_cycles():
-    graph = _drivers_imports()
-    assert "drivers.manager" in graph and "drivers.printers.escpos" in graph
-    assert {m: d for m, d in graph.items() if any(i.split(".")[0] == "posd" for i in d)} == {}
-    assert graph["drivers.registry"] <= {"drivers.base"}  # the leaf every driver imports
-    assert graph["drivers.base"] == set()
-    done: set[str] = set()
-
-    def visit(module: str, path: list[str]) -> None:
-        if module in path:
-            raise AssertionError("import cycle: " + " -> ".join([*path, module]))
-        if module not in done:
-            for dep in sorted(graph.get(module, ())):
-                visit(dep, [*path, module])
-            done.add(module)
-
-    for module in graph:
-        visit(module, [])
 
 
 def test_listing_drivers_does_not_load_python_escpos():
