@@ -190,22 +190,10 @@ class Web3Receipts:
         self._found = batch
         return CommittedRecords(batch.index, first_seq, batch.root, records, batch.tx_hash)
 
-    def is_claimed(self, till: str, seq: int) -> bool:
-        return bool(self.mining.functions.isClaimed(till, seq).call())
-
-    def recipient(self, till: str, seq: int) -> str | None:
-        start = self._found.block_number if self._found else self.from_block
-        logs = self.mining.events.Claimed().get_logs(
-            argument_filters={"till": till}, from_block=start, to_block="latest"
-        )
-        for e in logs:
-            if int(e["args"]["seq"]) == seq:
-                return to_checksum_address(e["args"]["recipient"])
-        return None
-
     def claim_record(self, till: str, seq: int) -> ClaimRecord | None:
-        """A claimed receipt's ``Claimed`` event: recipient, reward minted and transaction."""
-        if not self.is_claimed(till, seq):
+        """A claimed receipt's ``Claimed`` event: recipient, reward minted and transaction
+        (all None when ``isClaimed`` says claimed but no log is in range)."""
+        if not self.mining.functions.isClaimed(till, seq).call():
             return None
         start = self._found.block_number if self._found else self.from_block
         logs = self.mining.events.Claimed().get_logs(
@@ -217,7 +205,7 @@ class Web3Receipts:
                 return ClaimRecord(
                     recipient, int(e["args"]["reward"]), Web3.to_hex(e["transactionHash"])
                 )
-        return None
+        return ClaimRecord(None, None, None)
 
     def reward(self, till: str, batch_index: int, amount: int) -> int:
         currency = self.mining.functions.batchCurrency(till, batch_index).call()

@@ -75,17 +75,16 @@ class CommittedRecords:
 
 @dataclass(frozen=True)
 class ClaimRecord:
-    """A claim that was made: its recipient, the reward it minted and its transaction."""
+    """A claim that was made: its recipient, the reward it minted and its transaction (each
+    None when unknown: the chain says claimed but its ``Claimed`` log is out of reach)."""
 
-    recipient: str
-    reward: int
-    tx_hash: str
+    recipient: str | None
+    reward: int | None
+    tx_hash: str | None
 
 
 class ReceiptSource(Protocol):
-    """Where a receipt's state comes from. A source that keeps ``Claimed`` events may also offer
-    ``claim_record(till, seq) -> ClaimRecord | None`` (the gateway's index does): a claimed
-    receipt then shows the reward actually minted and the claim's transaction."""
+    """Where a receipt's state comes from."""
 
     def next_seq(self, till: str) -> int: ...
 
@@ -93,9 +92,10 @@ class ReceiptSource(Protocol):
         """The batch holding ``seq`` with its records; None when it is not committed."""
         ...
 
-    def is_claimed(self, till: str, seq: int) -> bool: ...
-
-    def recipient(self, till: str, seq: int) -> str | None: ...
+    def claim_record(self, till: str, seq: int) -> ClaimRecord | None:
+        """The claim of ``seq`` (the one "claimed?" check); None when it is not claimed. A
+        claimed receipt shows the reward actually minted, when known, not today's preview."""
+        ...
 
     def reward(self, till: str, batch_index: int, amount: int) -> int: ...
 
@@ -185,20 +185,19 @@ def receipt_state(src: ReceiptSource, till: str, seq: int) -> ReceiptState:
     }
     if leaf.amount == 0:
         return ReceiptState(State.REFUNDED, till, seq, reward=0, **common)
-    record_of = getattr(src, "claim_record", None)
-    record = record_of(till, seq) if record_of is not None else None
-    if record is not None:  # the reward minted then, not today's preview
+    record = src.claim_record(till, seq)
+    if record is not None:  # the reward minted then, when known, not today's preview
+        reward = record.reward
+        if reward is None:
+            reward = src.reward(till, batch.batch_index, leaf.amount)
         return ReceiptState(
             State.CLAIMED,
             till,
             seq,
-            reward=record.reward,
+            reward=reward,
             recipient=record.recipient,
             tx_hash=record.tx_hash,
             **common,
         )
     reward = src.reward(till, batch.batch_index, leaf.amount)
-    if src.is_claimed(till, seq):
-        recipient = src.recipient(till, seq)
-        return ReceiptState(State.CLAIMED, till, seq, reward=reward, recipient=recipient, **common)
     return ReceiptState(State.CLAIMABLE, till, seq, reward=reward, **common)

@@ -159,10 +159,11 @@ def create_app(
         lookup_bucket.take(client_of(request))
         till = parse_address(request.path_params["till"], "till")
         seq = parse_seq(request.path_params["seq"])
-        st = await run_in_threadpool(port.receipt, till, seq)
+        st, relay = await run_in_threadpool(
+            lambda: (port.receipt(till, seq), port.relay_state(till, seq))
+        )
         port.metrics.lookups.labels(str(st.state)).inc()
         body = st.to_json()
-        relay = port.relay_state(till, seq)
         if relay is not None:
             body["relay"] = relay
         return JSONResponse(body, headers=API_HEADERS)

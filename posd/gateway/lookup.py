@@ -24,7 +24,6 @@ from posd.chain.receipt_state import (
 )
 from posd.db.gateway import GatewayDb
 from posd.gateway.chain import GatewayChain
-from posd.gateway.index import EventIndex
 
 REWARD_TTL_S = 5.0  # the era (halving) moves the reward; it never moves fast
 MAX_CACHED = 10_000
@@ -33,8 +32,8 @@ MAX_CACHED = 10_000
 class IndexedReceipts:
     """What ``receipt_state`` needs, answered from the index and a few views."""
 
-    def __init__(self, db: GatewayDb, chain: GatewayChain, index: EventIndex) -> None:
-        self.db, self.chain, self.index = db, chain, index
+    def __init__(self, db: GatewayDb, chain: GatewayChain) -> None:
+        self.db, self.chain = db, chain
         self._currency: dict[tuple[str, int], bytes] = {}  # a batch's currency never changes
         self._rewards: dict[tuple[bytes, int], tuple[float, int]] = {}
         self._lock = threading.Lock()
@@ -62,17 +61,10 @@ class IndexedReceipts:
             self.db.set_records(till, batch.batch_index, records)
         return CommittedRecords(batch.batch_index, batch.first_seq, batch.root, records)
 
-    def is_claimed(self, till: str, seq: int) -> bool:
-        """Claimed once confirmed: a ``Claimed`` event in the index, or our own claim the relay
-        saw ``confirmations`` deep (it may be marked a moment before the index reaches it)."""
-        return self.claim_record(till, seq) is not None
-
-    def recipient(self, till: str, seq: int) -> str | None:
-        record = self.claim_record(till, seq)
-        return None if record is None else record.recipient
-
     def claim_record(self, till: str, seq: int) -> ClaimRecord | None:
-        """Who got the DSG, how many were minted (not today's preview: the era may have moved
+        """Claimed once confirmed: a ``Claimed`` event in the index, or our own claim the relay
+        saw ``confirmations`` deep (it may be marked a moment before the index reaches it).
+        Who got the DSG, how many were minted (not today's preview: the era may have moved
         since) and the transaction — whoever sent it."""
         seen = self.db.claimed_by(till, seq)
         if seen is not None:

@@ -105,7 +105,7 @@ class Gateway:
         self.index = EventIndex(
             self.db, self.chain, cfg.log_range, cfg.from_block, cfg.confirmations
         )
-        self.receipts = IndexedReceipts(self.db, self.chain, self.index)
+        self.receipts = IndexedReceipts(self.db, self.chain)
         sender = Sender(target.account, Rpc(target.rpc_url, timeout=10.0), cfg.max_fee_gwei)
         self.budget = Budget(
             self.db,
