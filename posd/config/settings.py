@@ -131,18 +131,13 @@ class Config:
         for f in fields(self):
             value = getattr(self, f.name)
             if is_dataclass(value):
-                section = asdict(value)
-                if redact:
-                    section = {
-                        k: ("<redacted>" if k in SECRET_KEYS and v else v)
-                        for k, v in section.items()
-                    }
-                out[f.name] = section
-        out["device"] = [
-            {k: ("<redacted>" if redact and k in SECRET_KEYS and v else v) for k, v in d.items()}
-            for d in self.device
-        ]
+                out[f.name] = _redact(asdict(value)) if redact else asdict(value)
+        out["device"] = [_redact(d) if redact else dict(d) for d in self.device]
         return out
+
+
+def _redact(table: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("<redacted>" if k in SECRET_KEYS and v else v) for k, v in table.items()}
 
 
 _SECTIONS = {
@@ -177,6 +172,7 @@ MIN_TOKEN = 16
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.ASCII)
 _TOKEN = re.compile(r"[\x21-\x7e]{1,256}")
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+CHAIN_ADDRESS_KEYS = ("mining_address", "token_address", "staking_address", "profit_token_address")
 _CHAIN_RANGES: list[features.Range] = [
     ("confirmations", 0, 10_000, "0 or more blocks (at most 10000)"),
     ("flush_interval_s", 1, 86_400, "1 or more seconds (at most a day)"),
@@ -241,7 +237,7 @@ def _validate(cfg: Config, src: str) -> None:
         raise bad("chain", "max_fee_gwei", "a positive number of gwei", chain.max_fee_gwei)
     if chain.rpc_url and not _HTTP_URL.fullmatch(chain.rpc_url):
         raise bad("chain", "rpc_url", "an http:// or https:// URL of the node", chain.rpc_url)
-    for name in ("mining_address", "token_address", "staking_address", "profit_token_address"):
+    for name in CHAIN_ADDRESS_KEYS:
         problem = address_problem(getattr(chain, name))
         if problem:
             raise bad("chain", name, problem, getattr(chain, name))
@@ -361,11 +357,8 @@ def apply_recorded(cfg: Config) -> None:
         return
     if not cfg.chain.rpc_url:
         cfg.chain.rpc_url = rec.get("rpc_url", "")
-        cfg.chain.mining_address = cfg.chain.mining_address or rec.get("mining_address", "")
-        cfg.chain.token_address = cfg.chain.token_address or rec.get("token_address", "")
-        cfg.chain.staking_address = cfg.chain.staking_address or rec.get("staking_address", "")
-        profit = rec.get("profit_token_address", "")
-        cfg.chain.profit_token_address = cfg.chain.profit_token_address or profit
+        for key in CHAIN_ADDRESS_KEYS:
+            setattr(cfg.chain, key, getattr(cfg.chain, key) or rec.get(key, ""))
     if not cfg.api.token:
         cfg.api.token = rec.get("api_token", "")
     if "api_port" in rec and "api.port" not in cfg.explicit:
