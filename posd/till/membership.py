@@ -151,16 +151,11 @@ def take_pass(register: Any, text: str, device: str) -> None:
 
 
 def _editable(sale: Any) -> None:
-    if getattr(sale, "pending", ""):  # an open DSG payment locks the cart (DESIGN §10)
-        raise Conflict(
-            f"a DSG payment ({sale.pending}) is open: wait for it, or cancel it first",
-            "payment_pending",
-        )
-    if sale.payments:
-        raise Conflict(
-            "payment has started: a membership pass comes before payment (or cancel the sale)",
-            "payment_started",
-        )
+    """The cart lock of posd.till.sale (409 ``payment_pending`` / ``payment_started``)."""
+    sale.check_unlocked(
+        "a membership pass comes before payment (or cancel the sale)",
+        ": wait for it, or cancel it first",
+    )
 
 
 # -- the tier, and the pass ---------------------------------------------------------------------

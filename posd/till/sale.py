@@ -111,10 +111,25 @@ class Sale:
     def change(self) -> int:
         return max(self.paid - self.total, 0)
 
+    def check_unlocked(self, started: str = "", after: str | None = None) -> None:
+        """The cart lock, one check for whatever changes the cart or pays it: 409
+        ``payment_pending`` while a DSG payment is open (DESIGN §10), worded ``a DSG payment
+        (id) is open`` + ``after`` (default: wait for it or cancel it, and how); with
+        ``started`` (what to do instead), 409 ``payment_started`` once a tender is recorded."""
+        if pid := self.pending:
+            if after is None:
+                after = f": wait for it, or cancel it first (POST /api/payments/{pid}/cancel)"
+            raise SaleError("payment_pending", f"a DSG payment ({pid}) is open{after}")
+        if started and self.payments:
+            raise SaleError("payment_started", f"payment has started: {started}")
+
+    def check_payable(self) -> None:
+        """409 ``empty_sale``: nothing to pay yet (a tender, or a DSG payment request)."""
+        if not self.lines or self.total <= 0:
+            raise SaleError("empty_sale", "nothing to pay: scan an item first")
+
     def add(self, product: Product, qty: Decimal, embedded: int | None, mode: str) -> Line:
-        _unlocked(self)
-        if self.payments:
-            raise SaleError("payment_started", "payment has started: finish or cancel the sale")
+        self.check_unlocked("finish or cancel the sale")
         unit, total_qty = product.price_minor, qty
         if embedded is not None and mode == "price":
             unit = embedded
@@ -134,9 +149,7 @@ class Sale:
         return line
 
     def void(self, index: int) -> Line:
-        _unlocked(self)
-        if self.payments:
-            raise SaleError("payment_started", "payment has started: cancel the sale instead")
+        self.check_unlocked("cancel the sale instead")
         if not 0 <= index < len(self.lines):
             raise NotFound(
                 "no_such_line", f"no line {index} (the sale has {len(self.lines)} lines)"
@@ -150,15 +163,14 @@ class Sale:
             raise BadInput(
                 "bad_tender", f"tender must be one of {', '.join(TENDERS)}, got {tender!r}"
             )
-        _unlocked(self)
+        self.check_unlocked()
         if tender == "dsg":  # the shopper's wallet pays it, the chain proves it (§10)
             raise SaleError(
                 "dsg_by_hand",
                 'a DSG payment cannot be marked paid by hand: pay {"tender": "dsg"} without an '
                 "amount shows the shopper a payment QR",
             )
-        if not self.lines or self.total <= 0:
-            raise SaleError("empty_sale", "nothing to pay: scan an item first")
+        self.check_payable()
         if amount <= 0:
             raise BadInput("bad_amount", "amount must be a positive number of minor units")
         if amount > MAX_AMOUNT or self.paid + amount > MAX_AMOUNT:
@@ -277,7 +289,7 @@ class Register:
 
     def cancel(self) -> None:
         with self.lock:
-            _unlocked(self.sale)
+            self.sale.check_unlocked()
             old, self.sale = self.sale, Sale()
         if old.lines or old.voided:
             self.store.log_event("sale_cancelled", {"total": old.total, "lines": len(old.lines)})
@@ -399,15 +411,6 @@ class Register:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def _unlocked(sale: Sale) -> None:
-    if sale.pending:
-        raise SaleError(
-            "payment_pending",
-            f"a DSG payment ({sale.pending}) is open: wait for it, or cancel it first "
-            f"(POST /api/payments/{sale.pending}/cancel)",
-        )
 
 
 def _too_large(what: str) -> BadInput:

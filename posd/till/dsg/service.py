@@ -118,10 +118,8 @@ class DsgPayments:
         c = self.cfg
         with self._lock, self.register.lock:
             sale = self.register.sale
-            if sale.pending:
-                raise SaleError("payment_pending", f"a DSG payment ({sale.pending}) is open")
-            if not sale.lines or sale.total <= 0:
-                raise SaleError("empty_sale", "nothing to pay: scan an item first")
+            sale.check_unlocked(after="")
+            sale.check_payable()
             if sale.due <= 0:
                 raise SaleError("nothing_due", "the sale is paid already")
             discounts = amt.line_discounts(
