@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 
-class ChainBatchLike(Protocol):
-    @property
-    def first_seq(self) -> int: ...
-    @property
-    def count(self) -> int: ...
-    @property
-    def root(self) -> bytes: ...
+@dataclass(frozen=True)
+class ChainBatch:
+    """``batch(till, i)`` as the contract stores it (defined here, not in the heavier rpc
+    module, so the search stays import-light)."""
+
+    first_seq: int
+    count: int
+    root: bytes
 
 
 class BatchSource(Protocol):
@@ -27,7 +28,7 @@ class BatchSource(Protocol):
 
     def batch_count(self, till: str) -> int: ...
 
-    def batch(self, till: str, index: int) -> ChainBatchLike: ...
+    def batch(self, till: str, index: int) -> ChainBatch: ...
 
     def commit_logs(self, till: str, from_block: int) -> list[dict[str, Any]]:
         """BatchCommitted logs of ``till``: dicts with at least ``batch_index``, ``root``
@@ -37,7 +38,7 @@ class BatchSource(Protocol):
 
 def batch_holding(
     src: BatchSource, till: str, seq: int, count: int | None = None
-) -> tuple[int, ChainBatchLike] | None:
+) -> tuple[int, ChainBatch] | None:
     """(index, batch) of the committed batch whose [firstSeq, firstSeq + count) holds ``seq``."""
     n = src.batch_count(till) if count is None else count
     lo, hi = 0, n - 1
@@ -64,13 +65,6 @@ def commit_log(
     return None
 
 
-@dataclass(frozen=True)
-class _Batch:
-    first_seq: int
-    count: int
-    root: bytes
-
-
 class Web3Batches:
     """A web3 mining contract object as a :class:`BatchSource` (no web3 import needed here)."""
 
@@ -83,9 +77,9 @@ class Web3Batches:
     def next_seq(self, till: str) -> int:
         return int(self.mining.functions.nextSeq(till).call())
 
-    def batch(self, till: str, index: int) -> _Batch:
+    def batch(self, till: str, index: int) -> ChainBatch:
         first, count, root = self.mining.functions.batch(till, index).call()
-        return _Batch(int(first), int(count), bytes(root))
+        return ChainBatch(int(first), int(count), bytes(root))
 
     def commit_logs(self, till: str, from_block: int) -> list[dict[str, Any]]:
         event = self.mining.events.BatchCommitted()

@@ -11,7 +11,6 @@ till makes with eth-abi.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -19,6 +18,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
+from posd.chain.batch_search import ChainBatch
 from posd.chain.reverts import decode_revert
 from posd.errors import PosdError, Unavailable
 
@@ -145,13 +145,6 @@ def _result(method: str, answer: Any) -> Any:
 
 def hexint(value: Any) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
-
-
-@dataclass(frozen=True)
-class ChainBatch:
-    first_seq: int
-    count: int
-    root: bytes
 
 
 class MiningClient:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from posd import proof
-from posd.chain.batch_search import ChainBatchLike
+from posd.chain.batch_search import ChainBatch
 from posd.chain.flush.context import FlushContext
 from posd.chain.flush.policy import HALT_RETRY_S, Halted, Policy
 
@@ -23,7 +23,7 @@ def lost_records(
     ctx: FlushContext,
     policy: Policy,
     index: int,
-    cb: ChainBatchLike,
+    cb: ChainBatch,
     held: list[proof.Leaf],
     where: dict[str, Any] | None,
 ) -> list[proof.Leaf]:
