@@ -22,11 +22,6 @@ class PosdError(Exception):
         if code is not None:
             self.code = code
 
-    # Compatibility with the API's original field name.
-    @property
-    def status(self) -> int:
-        return self.http_status
-
     def to_json(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}
 

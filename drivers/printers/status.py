@@ -17,7 +17,6 @@ from escpos.constants import (
 )
 
 from ..base import Status
-from .common import DEFAULT_STATUS_TIMEOUT_S
 
 if TYPE_CHECKING:
     from escpos.escpos import Escpos
@@ -37,17 +36,11 @@ def _read_status(printer: Escpos, query: bytes, timeout: float) -> bytes | None:
         return None
 
 
-def query_status(printer: Escpos, timeout: float = DEFAULT_STATUS_TIMEOUT_S) -> tuple[Status, str]:
-    """Ask an open printer: DLE EOT 1 (online) then DLE EOT 4 (paper roll).
-
-    escpos's ``is_online()``/``paper_status()`` read "no answer" as offline / plenty of paper;
-    here no answer (or a byte that is not a status byte) is UNKNOWN, never a guess.
-    """
-    return ask(printer, timeout)[:2]
-
-
 def ask(printer: Escpos, timeout: float) -> tuple[Status, str, bool]:
-    """``query_status`` plus whether the printer answered at all (a delivery receipt)."""
+    """Ask an open printer DLE EOT 1 (online) then DLE EOT 4 (paper roll).
+
+    Returns the status, why, and whether the printer answered at all (a delivery receipt).
+    """
     online = _read_status(printer, RT_STATUS_ONLINE, timeout)
     if online is None:
         return Status.UNKNOWN, "printer does not answer status queries", False

@@ -311,8 +311,3 @@ def add_seed(path: Path, keys: TillKeys, passphrase: str | None, above: int = 0)
     return TillKeys(
         keys.private_key, fresh, new_id, tuple(older), passphrase if encrypted else None
     )
-
-
-def rotate_seed(path: Path, keys: TillKeys, passphrase: str | None) -> TillKeys:
-    """New claim seed, same till key: no receipt printed before can match a new sale."""
-    return add_seed(path, keys, passphrase)
