@@ -18,7 +18,6 @@ from posd.errors import BadInput
 
 MAX_SEQ = 2**63 - 1
 MAX_AMOUNT = 2**48 - 1  # uint48, the proof's amount (DESIGN §2)
-MAX_QTY = 1_000_000
 MAX_LINE = 10_000
 MAX_CODE = 256  # DESIGN §7: a membership pass is 168
 MAX_TEXT = 128
@@ -39,6 +38,11 @@ async def body(request: Request, *required: str) -> dict[str, Any]:
             raise BadInput("request body is nested too deeply", "bad_json") from None
     if not isinstance(data, dict):
         raise BadInput("request body must be a JSON object", "bad_json")
+    return fields(data, *required)
+
+
+def fields(data: dict[str, Any], *required: str) -> dict[str, Any]:
+    """``data``, once every ``required`` field is present (else 400 missing_field)."""
     for name in required:
         if name not in data:
             raise BadInput(f"missing field {name!r}", "missing_field")
