@@ -29,6 +29,7 @@ from posd.chain.receipt_state import (
     State,
     receipt_state,
 )
+from posd.chain.rpc import decode_commit
 from posd.errors import Conflict
 from posd.proof.claimcode import ClaimPayload
 
@@ -154,14 +155,10 @@ def records_from_tx(w3: Web3, mining: Contract, tx_hash: str) -> tuple[str, int,
             f"transaction {tx_hash} did not call the mining contract directly (a relay "
             "contract?): its records cannot be read from its calldata",
         )
-    func, args = mining.decode_function_input(tx["input"])
-    if func.fn_name == "commitBatch":
-        till = tx["from"]
-    elif func.fn_name == "commitBatchFor":
-        till = args["till"]
-    else:
-        raise ClaimError("undecodable", f"transaction {tx_hash} calls {func.fn_name}, not a commit")
-    return to_checksum_address(till), int(args["firstSeq"]), bytes(args["leaves"])
+    try:
+        return decode_commit(tx["to"], tx["from"], bytes(tx["input"]), mining.address)
+    except ValueError as exc:
+        raise ClaimError("undecodable", f"transaction {tx_hash} {exc}") from None
 
 
 class Web3Receipts:

@@ -147,6 +147,27 @@ def hexint(value: Any) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
 
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def decode_commit(
+    to: str | None, sender: str, data: bytes, mining_address: str
+) -> tuple[str, int, bytes]:
+    """(till, firstSeq, records) of a call ``sender`` made to ``to`` with ``data``: commitBatch
+    (the till is the sender) or commitBatchFor, to the mining contract. The one commit decoder:
+    the flusher, the gateway and `posd claim` all rebuild batches with it. ValueError for any
+    other call."""
+    if str(to or "").lower() != mining_address.lower():
+        raise ValueError("is not a call to the mining contract")
+    if data[:4] == SEL_COMMIT:
+        first, leaves = abi_decode(["uint64", "bytes"], data[4:])
+        return to_checksum_address(sender), int(first), bytes(leaves)
+    if data[:4] == SEL_COMMIT_FOR:
+        till, first, leaves, _sig = abi_decode(["address", "uint64", "bytes", "bytes"], data[4:])
+        return to_checksum_address(till), int(first), bytes(leaves)
+    raise ValueError("is not a commitBatch / commitBatchFor call")
+
+
 class MiningClient:
     """The mining contract as the till sees it: views, calldata, events."""
 
@@ -178,27 +199,21 @@ class MiningClient:
 
     @staticmethod
     def parse_commit_calldata(data: bytes) -> tuple[int, bytes]:
+        """(firstSeq, records) of commitBatch calldata (whatever the sender)."""
         if data[:4] != SEL_COMMIT:
             raise ValueError("not a commitBatch call")
-        first, leaves = abi_decode(["uint64", "bytes"], data[4:])
-        return int(first), bytes(leaves)
+        _till, first, leaves = decode_commit(ZERO_ADDRESS, ZERO_ADDRESS, data, ZERO_ADDRESS)
+        return first, leaves
 
     def commit_of(self, tx: dict[str, Any]) -> tuple[str, int, bytes]:
         """(till, firstSeq, records) of a commitBatch / commitBatchFor transaction to this
         contract (``eth_getTransactionByHash``): anyone can rebuild a batch from it (DESIGN §3).
         ValueError for any other transaction."""
-        if str(tx.get("to") or "").lower() != self.address.lower():
-            raise ValueError(f"transaction {tx.get('hash')} is not a call to the mining contract")
         data = bytes.fromhex(str(tx.get("input") or tx.get("data") or "0x")[2:])
-        if data[:4] == SEL_COMMIT:
-            first, leaves = abi_decode(["uint64", "bytes"], data[4:])
-            return to_checksum_address(tx["from"]), int(first), bytes(leaves)
-        if data[:4] == SEL_COMMIT_FOR:
-            till, first, leaves, _sig = abi_decode(
-                ["address", "uint64", "bytes", "bytes"], data[4:]
-            )
-            return to_checksum_address(till), int(first), bytes(leaves)
-        raise ValueError(f"transaction {tx.get('hash')} is not a commitBatch / commitBatchFor call")
+        try:
+            return decode_commit(tx.get("to"), tx.get("from", ""), data, self.address)
+        except ValueError as exc:
+            raise ValueError(f"transaction {tx.get('hash')} {exc}") from None
 
     def batch_events(self, receipt: dict[str, Any], till: str) -> list[dict[str, Any]]:
         """BatchCommitted events of ``till`` in a receipt (normally exactly one)."""
