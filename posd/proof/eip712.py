@@ -3,10 +3,11 @@ signing (DESIGN §3, §4)."""
 
 from __future__ import annotations
 
-from coincurve import PrivateKey
+from coincurve import PrivateKey, PublicKey
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
+from posd.proof.claimcode import checksum_address
 from posd.proof.leaf import _addr
 
 EIP712_NAME = "DSG Mining"
@@ -89,13 +90,12 @@ def sign_digest(private_key: bytes, digest: bytes) -> bytes:
 
 
 def recover_digest(digest: bytes, signature: bytes) -> str:
-    """Signer address of a 65-byte r‖s‖v signature (v = 0/1 or 27/28)."""
-    from coincurve import PublicKey
-
+    """Signer address of a 65-byte r‖s‖v signature (v = 0/1 or 27/28); coincurve raises a
+    plain Exception when it recovers to no key."""
     if len(signature) != 65:
         raise ValueError("signature must be 65 bytes")
     v = signature[64]
     if v >= 27:
         v -= 27
     pub = PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
-    return to_checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
+    return checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])

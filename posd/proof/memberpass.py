@@ -15,13 +15,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from coincurve import PublicKey
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
 from posd.errors import BadInput
 from posd.proof import eip712
-from posd.proof.claimcode import SECP256K1_N, checksum_address
+from posd.proof.claimcode import SECP256K1_N, address_of, checksum_address
 
 PREFIX = "dsgm1:"
 PASS_BYTES = 121  # chainId 8 | staking 20 | member 20 | validUntil 8 | signature 65
@@ -115,16 +114,10 @@ class MemberPass:
     @classmethod
     def sign(cls, private_key: bytes, chain_id: int, staking: str, valid_until: int) -> MemberPass:
         """A pass signed with ``private_key`` (tests, the benchmark; wallets sign on the page)."""
-        from coincurve import PrivateKey
-
-        from posd.proof.claimcode import address_of
-
         member = address_of(private_key)
         staking = checksum_address(_address(staking))
-        raw = PrivateKey(private_key).sign_recoverable(
-            member_digest(chain_id, staking, member, valid_until), hasher=None
-        )
-        return cls(chain_id, staking, member, valid_until, raw[:64] + bytes([raw[64] + 27]))
+        digest = member_digest(chain_id, staking, member, valid_until)
+        return cls(chain_id, staking, member, valid_until, eip712.sign_digest(private_key, digest))
 
     @classmethod
     def decode(cls, text: str) -> MemberPass:
@@ -164,14 +157,10 @@ class MemberPass:
 
     def signer(self) -> str:
         """The address the signature recovers to (BadPass when it recovers to none)."""
-        sig = self.signature
         try:
-            pub = PublicKey.from_signature_and_message(
-                sig[:64] + bytes([sig[64] - 27]), self.digest, hasher=None
-            )
+            return eip712.recover_digest(self.digest, self.signature)
         except Exception:  # noqa: BLE001 - coincurve raises plain Exception for no point
             raise BadPass("the pass signature recovers to no key") from None
-        return checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
 
     def verify(self, chain_id: int, staking: str, now: float) -> MemberPass:
         """Check this pass for this till (chain, contract, signature, time); returns it."""

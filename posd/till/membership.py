@@ -27,6 +27,7 @@ from posd.chain.staking import NoStakingContract, StakingReader
 from posd.db.members import SALE_EVENT, Members
 from posd.db.store import Store
 from posd.errors import Conflict, PosdError, Unavailable
+from posd.proof import memberpass
 from posd.proof.memberpass import MemberPass, is_pass
 
 log = logging.getLogger("posd.till.membership")
@@ -197,7 +198,7 @@ class Membership:
     def check(self, text: str) -> MemberPass:
         """Decode and verify a pass (400 ``bad_pass`` / ``pass_expired`` / ``wrong_chain``)."""
         chain_id, staking = self.staking()
-        return MemberPass.decode(text).verify(chain_id, staking, self.clock())
+        return memberpass.check(text, chain_id, staking, self.clock())
 
     def accept(self, text: str, current: str | None = None) -> MemberState:
         """Check a pass, find the tier, then mark the pass used (:meth:`read` +
