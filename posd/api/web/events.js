@@ -1,8 +1,12 @@
-/* The pages' one event stream (served at /events.js to paired pages).
- * A page holds one of the daemon's few event-stream places and one of the browser's six
- * connections, whatever its blocks want: posdEvents.on(kind, fn) calls fn(msg) with each parsed
- * event of that kind ({kind, at, data}; "message" for unnamed ones), posdEvents.state(fn) calls
- * fn("open") / fn("error") as the stream connects and drops. The stream opens on first use.
+/* What every paired page shares (served at /events.js to any paired page, display scope and up).
+ *
+ * posdEvents: the page's one event stream. A page holds one of the daemon's few event-stream
+ * places and one of the browser's six connections, whatever its blocks want:
+ * posdEvents.on(kind, fn) calls fn(msg) with each parsed event of that kind ({kind, at, data};
+ * "message" for unnamed ones), posdEvents.state(fn) calls fn("open") / fn("error") as the stream
+ * connects and drops. The stream opens on first use.
+ *
+ * posd: the formatters, so that the pages write amounts and times alike.
  */
 "use strict";
 window.posdEvents = window.posdEvents || (function () {
@@ -36,6 +40,34 @@ window.posdEvents = window.posdEvents || (function () {
     state(fn) {
       states.push(fn);
       if (source().readyState === EventSource.OPEN) fn("open");
+    },
+  };
+})();
+
+window.posd = window.posd || (function () {
+  // Amounts are integer minor units on the wire; EUR has 2 decimals.
+  const DECIMALS = 2;
+  const money = new Intl.NumberFormat("en-IE", { style: "currency", currency: "EUR" });
+  return {
+    DECIMALS,
+    // minor units → "€1.29" (not a number: €0.00)
+    fmt(minor) { return money.format((Number(minor) || 0) / 10 ** DECIMALS); },
+    // DSG wei (a decimal string) as DSG with 18 decimals, exact (BigInt) or cut to `places`
+    // digits; not a number: "—", or with {raw: true} the text itself ("—" if null or empty)
+    dsg(wei, places, opts) {
+      const raw = !!(opts && opts.raw);
+      if (raw && (wei === null || wei === undefined || wei === "")) return "—";
+      let v;
+      try { v = BigInt(String(wei)); } catch (e) { return raw ? String(wei) : "—"; }
+      const unit = 10n ** 18n;
+      let frac = (v % unit).toString().padStart(18, "0");
+      frac = places === undefined ? frac.replace(/0+$/, "") : frac.slice(0, places).replace(/0+$/, "");
+      return (v / unit).toString() + (frac ? "." + frac : "") + " DSG";
+    },
+    // the time left until `expiresAt` (unix seconds) as "m:ss", never below 0:00
+    countdown(expiresAt) {
+      const left = Math.max(0, Math.round(Number(expiresAt) - Date.now() / 1000));
+      return Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
     },
   };
 })();
