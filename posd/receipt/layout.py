@@ -165,6 +165,14 @@ def format_dsg(wei: int) -> str:
     return f"{value} DSG"
 
 
+def format_wei(wei: int | str) -> str:
+    """DSG wei exactly, as ``12.340000000007424242 DSG`` (trailing zeros dropped): integer
+    arithmetic, so no digit is rounded away (the reference digits matter)."""
+    whole, frac = divmod(int(wei), 10**DSG_DECIMALS)
+    text = f"{whole}.{frac:0{DSG_DECIMALS}d}".rstrip("0").rstrip(".")
+    return f"{text} DSG"
+
+
 def _decimal(value: Decimal | str | int | float) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 

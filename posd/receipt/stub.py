@@ -20,10 +20,20 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from posd.receipt.layout import Block, Cut, Feed, Qr, Rule, Text, _lr, _wrap, format_money
+from posd.receipt.layout import (
+    Block,
+    Cut,
+    Feed,
+    Qr,
+    Rule,
+    Text,
+    _lr,
+    _wrap,
+    format_money,
+    format_wei,
+)
 
 log = logging.getLogger("posd.receipt.stub")
 URI_SCHEME = "ethereum:"
@@ -39,13 +49,6 @@ class StubInfo:
     till_name: str
     currency: str
     width: int = 42
-
-
-def format_dsg_exact(wei: int | str) -> str:
-    """DSG wei as DSG with every significant decimal (the reference digits matter)."""
-    value = Decimal(int(wei)) / Decimal(10**18)
-    text = format(value.normalize(), "f") if value else "0"
-    return f"{text} DSG"
 
 
 def format_dsg_short(wei: int | str, places: int = 6) -> str:
@@ -87,7 +90,7 @@ def stub_blocks(payment: dict[str, Any], info: StubInfo) -> list[Block]:
     if isinstance(discount, int) and discount > 0:
         rows(_lr("DSG discount", "-" + format_money(discount, info.currency), w))
     rows(_lr("Amount", format_dsg_short(payment["amount_wei"]), w), bold=True)
-    rows(_wrap(f"exactly {format_dsg_exact(payment['amount_wei'])}", w))
+    rows(_wrap(f"exactly {format_wei(payment['amount_wei'])}", w))
     out.append(Qr(uri))
     rows(_wrap("Scan with your wallet to pay", w), align="center", bold=True)
     if isinstance(payment.get("expires_at"), int | float):

@@ -12,8 +12,8 @@ import pytest
 from helpers.escpos_parse import FakePrinter, extract_qr_data, extract_text, free_port
 
 from drivers.printers.escpos import PrinterDriver
-from posd.receipt.layout import Qr, Text
-from posd.receipt.stub import StubInfo, StubPrinter, format_dsg_exact, stub_blocks
+from posd.receipt.layout import Qr, Text, format_wei
+from posd.receipt.stub import StubInfo, StubPrinter, stub_blocks
 from posd.till.events import EventBus
 
 VECTOR = json.loads((Path(__file__).parents[1] / "vectors.json").read_text())["payment_uri"]
@@ -46,7 +46,7 @@ def test_the_stub_carries_the_uri_amount_and_discount() -> None:
     assert "exactly 12.340000000007424242 DSG" in text
     assert "-€0.62" in text and "Not a receipt" in text
     assert all(len(b.text) * (2 if b.double else 1) <= 42 for b in blocks if isinstance(b, Text))
-    assert format_dsg_exact(10**18) == "1 DSG"
+    assert format_wei(10**18) == "1 DSG"
 
 
 def test_a_stub_never_carries_anything_but_an_ethereum_uri() -> None:

@@ -25,6 +25,7 @@ from eth_utils import is_address, to_checksum_address
 
 from posd.db.payments import Payments
 from posd.errors import Conflict, NotFound
+from posd.receipt.layout import format_wei
 from posd.till.dsg import amount as amt
 from posd.till.dsg.cart import cart_json, sale_from
 from posd.till.dsg.price import DsgUnavailable, PriceSource
@@ -54,13 +55,6 @@ class DsgSettings:
     till_address: str
     token_address: Callable[[], str]
     chain_id: Callable[[], int | None]
-
-
-def format_wei(wei: int) -> str:
-    """DSG wei exactly, as ``12.340000000007424242 DSG`` (trailing zeros dropped)."""
-    whole, frac = divmod(int(wei), 10**18)
-    text = f"{whole}.{frac:018d}".rstrip("0").rstrip(".")
-    return f"{text} DSG"
 
 
 def short_hash(tx: str) -> str:
