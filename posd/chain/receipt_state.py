@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from posd import proof
 from posd.errors import Conflict, Unavailable
+from posd.proof.merkle import proof_from_levels
 
 DSG = 10**18
 
@@ -156,12 +157,11 @@ class ReceiptState:
 
 
 @lru_cache(maxsize=64)
-def _batch(till: str, first_seq: int, records: bytes) -> tuple[list, list[bytes], bytes]:
-    """A batch's leaves, their hashes and root (cached: a committed batch never changes, and a
-    gateway looks the same batch up for each of its receipts)."""
+def _batch(till: str, first_seq: int, records: bytes) -> tuple[list, list[list[bytes]]]:
+    """A batch's leaves and its tree's levels, leaves' hashes first, root last (cached: a
+    committed batch never changes, and a gateway looks the same batch up for each receipt)."""
     leaves = proof.decode_records(till, first_seq, records)
-    hashes = [proof.leaf_hash(x) for x in leaves]
-    return leaves, hashes, proof.merkle_root(hashes)
+    return leaves, proof.merkle_levels([proof.leaf_hash(x) for x in leaves])
 
 
 def receipt_state(src: ReceiptSource, till: str, seq: int) -> ReceiptState:
@@ -169,8 +169,8 @@ def receipt_state(src: ReceiptSource, till: str, seq: int) -> ReceiptState:
     batch = src.committed(till, seq)
     if batch is None:
         return ReceiptState(State.PENDING, till, seq, next_seq=src.next_seq(till))
-    leaves, hashes, root = _batch(till, batch.first_seq, batch.records)
-    if root != batch.root:
+    leaves, levels = _batch(till, batch.first_seq, batch.records)
+    if levels[-1][0] != batch.root:
         raise BadRoot(
             f"the records of batch {batch.batch_index} of till {till} do not give its root"
         )
@@ -181,7 +181,7 @@ def receipt_state(src: ReceiptSource, till: str, seq: int) -> ReceiptState:
         "amount": leaf.amount,
         "time": leaf.time,
         "claim_address": leaf.claim_address,
-        "proof": proof.merkle_proof(hashes, index),
+        "proof": proof_from_levels(levels, index),
     }
     if leaf.amount == 0:
         return ReceiptState(State.REFUNDED, till, seq, reward=0, **common)

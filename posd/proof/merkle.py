@@ -30,7 +30,8 @@ def merkle_root(hashes: Sequence[bytes]) -> bytes:
     return merkle_levels(hashes)[-1][0]
 
 
-def _proof_from_levels(levels: list[list[bytes]], index: int) -> list[bytes]:
+def proof_from_levels(levels: list[list[bytes]], index: int) -> list[bytes]:
+    """Leaf ``index``'s proof from levels built once (merkle_levels): no rehashing."""
     proof = []
     for level in levels[:-1]:
         sibling = index ^ 1
@@ -43,13 +44,13 @@ def _proof_from_levels(levels: list[list[bytes]], index: int) -> list[bytes]:
 def merkle_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
     if not 0 <= index < len(hashes):
         raise IndexError(f"leaf index {index} outside 0..{len(hashes) - 1}")
-    return _proof_from_levels(merkle_levels(hashes), index)
+    return proof_from_levels(merkle_levels(hashes), index)
 
 
 def all_proofs(hashes: Sequence[bytes]) -> list[list[bytes]]:
     """Every leaf's proof, building the levels once (256 leaves: a few milliseconds)."""
     levels = merkle_levels(hashes)
-    return [_proof_from_levels(levels, i) for i in range(len(hashes))]
+    return [proof_from_levels(levels, i) for i in range(len(hashes))]
 
 
 def verify_proof(leaf_hash: bytes, proof: Sequence[bytes], root: bytes) -> bool:
