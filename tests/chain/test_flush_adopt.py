@@ -5,11 +5,11 @@ instead of halting, but only when the records it still holds are the chain's."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import dbfile
 from helpers.flush_kit import (
     Chain,
     TillKit,
@@ -48,18 +48,14 @@ def _restore_after_spanning_batch(chain: Chain, path: Path) -> tuple[TillKit, di
     kit.sell(3)
     run_all(flusher(kit, chain), chain)
     kit.sell(2)  # 4..5 pending in the backup
-    backup = sqlite3.connect(path / "backup.db")
-    kit.store.conn.backup(backup)
-    backup.close()
+    dbfile.backup(path / "posd.db", path / "backup.db")
     kit.sell(2)
     issued = _claims(kit)
     run_all(flusher(kit, chain), chain)
     assert [b[:2] for b in chain.batches(kit.till)] == [(1, 3), (4, 4)]
     kit.register.close()
     kit.store.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path / 'posd.db'}{suffix}").unlink(missing_ok=True)
-    (path / "posd.db").write_bytes((path / "backup.db").read_bytes())
+    dbfile.restore(path / "posd.db", path / "backup.db")
 
     store = Store(path / "posd.db")
     key_path = path / "till.key"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import dbfile
 from helpers.daemon_util import Client, start_simulate, stop
 
 from posd.app.daemon import Daemon
@@ -61,8 +62,7 @@ def test_lost_database_continues_from_chain_with_a_new_seed(tmp_path: Path) -> N
     finally:
         stop(proc)
     seed_before = keyfile.load(tmp_path / "till.key").claim_seed
-    for name in ("posd.db", "posd.db-wal", "posd.db-shm"):
-        (tmp_path / name).unlink(missing_ok=True)
+    dbfile.remove(tmp_path / "posd.db")
     proc, lines = start_simulate(tmp_path)
     try:
         client = Client(lines["api"], lines["token"])

@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import dbfile
 from helpers.daemon_util import Client, posd_cli, start_simulate, stop
 
 from posd.config import settings as configmod
@@ -59,10 +60,7 @@ def test_restored_backup_never_sells_a_seq_or_claim_key_twice(tmp_path: Path) ->
         _flush(tmp_path)  # 1..2 on chain
     finally:
         stop(proc)
-    src, dst = sqlite3.connect(db), sqlite3.connect(tmp_path / "backup.db")
-    src.backup(dst)
-    src.close()
-    dst.close()
+    dbfile.backup(db, tmp_path / "backup.db")
 
     proc, lines = start_simulate(tmp_path)
     try:
@@ -76,9 +74,7 @@ def test_restored_backup_never_sells_a_seq_or_claim_key_twice(tmp_path: Path) ->
     earlier = before_backup + flushed + unflushed
     assert [s for s, _ in earlier] == [1, 2, 3, 4, 5, 6, 7]
 
-    for suffix in ("", "-wal", "-shm"):  # restore the backup over the newer database
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    db.write_bytes((tmp_path / "backup.db").read_bytes())
+    dbfile.restore(db, tmp_path / "backup.db")  # the backup over the newer database
 
     proc, lines = start_simulate(tmp_path)
     try:
@@ -137,19 +133,14 @@ def test_restored_pending_proofs_committed_with_lost_seqs_are_adopted(tmp_path: 
         earlier = _sell(client, 2)
         _flush(tmp_path)  # 1..2 on chain
         earlier += _sell(client, 2)  # 3..4 pending in the backup
-        src, dst = sqlite3.connect(db), sqlite3.connect(tmp_path / "backup.db")
-        src.backup(dst)
-        src.close()
-        dst.close()
+        dbfile.backup(db, tmp_path / "backup.db")
         earlier += _sell(client, 2)
         _flush(tmp_path)  # one batch: 3..6
         assert _chain_next(tmp_path, till) == 7
     finally:
         stop(proc)
     assert [s for s, _ in earlier] == [1, 2, 3, 4, 5, 6]
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    db.write_bytes((tmp_path / "backup.db").read_bytes())
+    dbfile.restore(db, tmp_path / "backup.db")
 
     proc, lines = start_simulate(tmp_path)
     try:

@@ -15,6 +15,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import dbfile
+from helpers.daemon_util import provision
 
 from posd.app.diag import seq_checks
 from posd.config import keyfile
@@ -42,12 +44,7 @@ class Till:
         self.key_path = state / "till.key"
         self.db_path = state / "posd.db"
         if not self.key_path.exists():
-            keys = keyfile.generate()
-            keyfile.save(self.key_path, keys)
-            store = Store(self.db_path)
-            identity.bind_new(store, keys)
-            Catalog(store).upsert(DEMO_PRODUCTS)
-            store.close()
+            provision(configmod.load(None, state_dir=str(state)))
 
     def open(self, chain: int | None = None) -> tuple[Store, Register, str]:
         store = Store(self.db_path)
@@ -66,18 +63,6 @@ class Till:
             out.append((done.seq, done.claim_address))
         return out
 
-    def backup(self, to: Path) -> None:
-        src = sqlite3.connect(self.db_path)
-        dst = sqlite3.connect(to)
-        src.backup(dst)
-        src.close()
-        dst.close()
-
-    def restore(self, backup: Path) -> None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
-        self.db_path.write_bytes(backup.read_bytes())
-
 
 def close(store: Store, register: Register) -> None:
     register.close()
@@ -90,14 +75,15 @@ def test_restored_database_sells_past_the_mark_under_a_new_seed(tmp_path: Path) 
     assert state == "ready"
     first = till.sell(register, 3)
     close(store, register)
-    till.backup(tmp_path / "backup.db")
+    dbfile.backup(till.db_path, tmp_path / "backup.db")
     store, register, _ = till.open()
     later = till.sell(register, 3)  # printed, and maybe committed, before the restore
     close(store, register)
     assert [s for s, _ in first + later] == [1, 2, 3, 4, 5, 6]
     assert SeqMark.beside(till.key_path, keyfile.load(till.key_path).address).read() == 7
 
-    till.restore(tmp_path / "backup.db")  # the attack / the mistake: an older database
+    # the attack / the mistake: an older database
+    dbfile.restore(till.db_path, tmp_path / "backup.db")
     store, register, state = till.open()  # offline: only the mark knows
     try:
         assert state == "ready"
@@ -135,11 +121,11 @@ def test_diag_names_the_case_and_fails_while_the_chain_disagrees(tmp_path: Path)
     store, register, _ = till.open()
     till.sell(register, 2)
     close(store, register)
-    till.backup(tmp_path / "backup.db")
+    dbfile.backup(till.db_path, tmp_path / "backup.db")
     store, register, _ = till.open()
     till.sell(register, 3)
     close(store, register)
-    till.restore(tmp_path / "backup.db")
+    dbfile.restore(till.db_path, tmp_path / "backup.db")
     store, register, _ = till.open()
     close(store, register)
     cfg = configmod.load(None, state_dir=str(tmp_path))
@@ -295,8 +281,7 @@ def test_database_lost_with_mark_sells_offline_past_it(tmp_path: Path) -> None:
     store, register, _ = till.open()
     sold = till.sell(register, 3)
     close(store, register)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{till.db_path}{suffix}").unlink(missing_ok=True)
+    dbfile.remove(till.db_path)
     store, register, state = till.open()
     try:
         assert state == "ready"  # the mark says where seqs continue: no chain needed
@@ -310,8 +295,7 @@ def test_database_lost_with_mark_sells_offline_past_it(tmp_path: Path) -> None:
 
 def test_neither_database_nor_mark_nor_chain_refuses_to_sell(tmp_path: Path) -> None:
     till = Till(tmp_path)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{till.db_path}{suffix}").unlink(missing_ok=True)
+    dbfile.remove(till.db_path)
     mark_path(till.key_path).unlink(missing_ok=True)
     store, register, state = till.open()
     try:
