@@ -287,14 +287,7 @@ def spec() -> dict[str, Any]:
                     "description": "an SVG image",
                     "content": {"image/svg+xml": {"schema": {"type": "string"}}},
                 },
-                parameters=[
-                    {
-                        "name": "id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": "^pay_[0-9a-f]{16}$"},
-                    }
-                ],
+                parameters=[_PAY_ID],
             )
         },
         "/api/events": {

@@ -190,7 +190,7 @@ def openapi_paths(op, obj, ref) -> dict[str, Any]:
     line = obj(
         ["name", "qty", "unit_price", "tax_rate"],
         name={"type": "string", "minLength": 1, "maxLength": inputs.MAX_TEXT},
-        qty={"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000, "multipleOf": 0.001},
+        qty={"type": "number", "exclusiveMinimum": 0, "maximum": int(MAX_QTY), "multipleOf": 0.001},
         unit_price={"type": "integer", "minimum": 0, "maximum": inputs.MAX_AMOUNT},
         tax_rate={"type": "number", "minimum": 0, "maximum": 100},
     )
