@@ -111,6 +111,8 @@ class Daemon:
             self._start_simulated_chain()
         self.chain.resolve()
         self.api_token = self._api_token()
+        # one high-water mark (§2) for start-up, the guard and the sale writer; stop() closes it
+        self.mark = SeqMark.beside(config.key_file, self.keys.address)
         self.keys, self.till_state = identity.ensure_bound(
             self.store,
             self.keys,
@@ -118,12 +120,13 @@ class Daemon:
             self.passphrase,
             self.chain_next_seq,
             config.store.currency,
+            mark=self.mark,
         )
         guard = identity.SeqGuard(  # L/H/C again before a sale once the chain was read (§2)
             self.store,
             config.key_file,
             self.passphrase,
-            SeqMark.beside(config.key_file, self.keys.address),
+            self.mark,
             currency=config.store.currency,
         )
         self.register = Register(
@@ -338,7 +341,8 @@ class Daemon:
             self.stubs.stop()
         self.drawer.close()
         self.dsg.stop()
-        self.register.close()
+        self.register.close()  # the sale writer, the mark's last user
+        self.mark.close()
         if self.sim is not None:
             self.sim.stop()
         self.store.close()

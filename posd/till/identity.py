@@ -49,15 +49,6 @@ def bind_new(store: Store, keys: TillKeys) -> None:
         store.log_event("till_bound", {"till": keys.address, "next_seq": 1}, conn=conn)
 
 
-def is_bound(store: Store, keys: TillKeys) -> bool:
-    marks = Meta(store)
-    return (
-        marks.get(meta.TILL_ADDRESS) == keys.address
-        and keys.knows(marks.get(meta.SEED_ID)) is not None
-        and marks.has(meta.NEXT_SEQ)
-    )
-
-
 @dataclass
 class Marks:
     """L, H and C as read together (None: unknown), and what was decided from them."""
@@ -91,7 +82,9 @@ def ensure_bound(
 
     ``chain_next_seq(till)`` answers the contract's ``nextSeq`` or None when offline.
     States: ``ready``; ``unsynced`` (no database, no mark, offline: the till must not sell yet).
-    Raises :class:`~posd.till.seqmark.SeqMarkError` for an unreadable mark (no sale).
+    Raises :class:`~posd.till.seqmark.SeqMarkError` for an unreadable mark (no sale), before
+    anything is written. ``mark``: the daemon's one mark (the sale writer's too); without it,
+    one is built here.
     """
     mark = mark or SeqMark.beside(key_path, keys.address)
     marks = Meta(store)
@@ -101,12 +94,12 @@ def ensure_bound(
             f"{store.path} belongs to till {known_till}, but the key file is till {keys.address}: "
             "restore that till's key file, or move the database aside to start this till afresh"
         )
-    high = mark.read()
-    if known_till == keys.address and marks.has(meta.NEXT_SEQ):
+    if known_till == keys.address and marks.has(meta.NEXT_SEQ):  # reconcile reads H itself
         keys, _ = reconcile(
             store, keys, key_path, passphrase, mark, chain_next_seq(keys.address), currency
         )
         return keys, "ready"
+    high = mark.read()  # before the key file or the database is written: a bad mark stops here
     # The database does not know this till (lost or replaced): its seqs went somewhere.
     if marks.get(meta.PENDING_SEED_ID) != keys.fingerprint:
         keys = keyfile.add_seed(key_path, keys, passphrase, Sales(store).max_seed_id())
@@ -245,7 +238,6 @@ class SeqGuard:
         passphrase: str | None,
         mark: SeqMark,
         *,
-        verified: bool = False,
         currency: str | None = None,
         every_s: float = 2.0,
     ) -> None:
@@ -253,7 +245,7 @@ class SeqGuard:
         self.key_path = key_path
         self.passphrase = passphrase
         self.mark = mark
-        self.verified = verified
+        self.verified = False  # True once C was compared
         self.currency = currency
         self.every_s = every_s
         self._last = time.monotonic()
