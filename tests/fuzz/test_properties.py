@@ -14,17 +14,13 @@ import string
 import pytest
 import tomli_w
 from helpers import fuzz_targets as t
+from helpers.flush_kit import make_till
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from drivers.masking import mask_pan
-from posd.config import keyfile
-from posd.db.store import Store
 from posd.errors import PosdError
 from posd.proof.leaf import MAX_AMOUNT
-from posd.till import identity
-from posd.till.catalog import DEMO_PRODUCTS, Catalog
-from posd.till.sale import Register
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 DIGITS = "0123456789"
@@ -272,16 +268,10 @@ def test_masking_any_text(text: str) -> None:
 # -- the till's JSON body parsers, in process ------------------------------------------------
 @pytest.fixture(scope="module")
 def fuzz_register(tmp_path_factory):
-    store = Store(tmp_path_factory.mktemp("till") / "posd.db")
-    store.conn.execute("PRAGMA synchronous=OFF")  # speed only: the code paths are the same
-    keys = keyfile.generate()
-    catalog = Catalog(store)
-    catalog.upsert(DEMO_PRODUCTS)
-    identity.bind_new(store, keys)
-    register = Register(store, catalog, keys)
-    yield register
-    register.close()
-    store.close()
+    kit = make_till(tmp_path_factory.mktemp("till"), None)  # synchronous=OFF: speed only
+    yield kit.register
+    kit.register.close()
+    kit.store.close()
 
 
 @FAST
