@@ -100,7 +100,6 @@ class EventIndex:
         self.from_block = from_block  # -1: find the deployment block
         self.confirmations = max(1, confirmations)
         self._lock = threading.Lock()
-        self.head = -1
 
     @property
     def cursor(self) -> int:
@@ -115,30 +114,31 @@ class EventIndex:
         self.db.put(FROM_BLOCK, start)
         return start
 
-    def _check_reorg(self, cursor: int) -> int:
-        """The cursor, moved back when the block it names is no longer the chain's."""
+    def _check_reorg(self, cursor: int) -> tuple[int, bool]:
+        """The cursor, moved back when the block it names is no longer the chain's; and True when
+        that block was read and its stored hash still holds (no need to read it again)."""
         known = self.db.get(CURSOR_HASH)
         if cursor < 0 or not known:
-            return cursor
+            return cursor, False
         block = self.chain.rpc.call("eth_getBlockByNumber", hex(cursor), False)
         if block is not None and block.get("hash") == known:
-            return cursor
+            return cursor, True
         back = max(self._start_block(cursor), cursor - REORG_DEPTH + 1)
         log.warning("event=index_reorg block=%d reindex_from=%d", cursor, back)
         self.db.forget_from(back, CURSOR)
-        return back - 1
+        return back - 1, False
 
     def sync(self) -> int:
         """Read new events up to the confirmed head; returns the block indexed (LinkDown when
         offline)."""
         with self._lock:
             head = self.chain.block_number()
-            self.head = head
             safe = head - self.confirmations + 1
             cursor = self.cursor
             if cursor < 0:
                 cursor = self._start_block(head) - 1
-            cursor = self._check_reorg(cursor)
+            checked, unchanged = self._check_reorg(cursor)
+            cursor = checked
             while cursor < safe:
                 start, end = cursor + 1, min(safe, cursor + self.max_range)
                 logs = self.chain.rpc.call(
@@ -153,7 +153,8 @@ class EventIndex:
                 batches, claims, tills = parse_logs(logs or [])
                 self.db.add_events(batches, claims, end, CURSOR, tills)
                 cursor = end
-            if cursor >= 0:
+            # on a quiet tick _check_reorg has just read this very block: its hash is stored
+            if cursor >= 0 and not (unchanged and cursor == checked):
                 block = self.chain.rpc.call("eth_getBlockByNumber", hex(cursor), False)
                 if block is not None:
                     self.db.put(CURSOR_HASH, block.get("hash"))
