@@ -167,13 +167,6 @@ class Payments:
         )
         return _payment(row)
 
-    def references(self, payment_id: str) -> list[int]:
-        rows = self.store.query(
-            "SELECT reference FROM dsg_references WHERE payment_id = ? ORDER BY created_at",
-            (payment_id,),
-        )
-        return [r[0] for r in rows]
-
     def completed_seq(self, payment_id: str) -> int | None:
         """The seq of the sale a request completed, from the event the sale's own transaction
         appended (so a restart between the sale and the request's row still finds it)."""

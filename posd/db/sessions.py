@@ -101,10 +101,3 @@ class Sessions:
     def revoke_all(self) -> int:
         """Unpair every page (a lost or replaced terminal); returns how many sessions ended."""
         return self.store.execute("UPDATE sessions SET revoked = 1 WHERE revoked = 0").rowcount
-
-    def open_codes(self) -> int:
-        row = self.store.one(
-            "SELECT COUNT(*) FROM pair_codes WHERE expires_at > ? AND failures < ?",
-            (time.time(), MAX_FAILURES),
-        )
-        return int(row[0]) if row else 0
