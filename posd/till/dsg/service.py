@@ -29,7 +29,7 @@ from posd.receipt.layout import format_wei
 from posd.till.dsg import amount as amt
 from posd.till.dsg.cart import cart_json, sale_from
 from posd.till.dsg.price import DsgUnavailable, PriceSource
-from posd.till.dsg.state import COUNTED, REFUND, Counted, PayState, classify, decide, move
+from posd.till.dsg.state import COUNTED, OPEN, REFUND, Counted, PayState, classify, decide, move
 from posd.till.sale import Completed, Payment, Register, Sale, SaleError
 
 log = logging.getLogger("posd.till.dsg")
@@ -397,7 +397,7 @@ def listing(db: Payments, wanted: list[str]) -> dict[str, Any]:
     wanted = wanted or ["open", "paid", "underpaid", "overpaid", "refund", "late", "unmatched"]
     states = {s.value for s in PayState} & set(wanted)
     if "open" in wanted:
-        states |= {"awaiting", "confirming", "underpaid"}
+        states |= {s.value for s in OPEN}
     owing = set()  # states listed only when the store owes DSG back
     if "overpaid" in wanted:
         owing.add("paid")

@@ -28,15 +28,10 @@ class PayState(StrEnum):
 
 OPEN = frozenset({PayState.AWAITING, PayState.CONFIRMING, PayState.UNDERPAID})
 FINAL = frozenset({PayState.PAID, PayState.EXPIRED, PayState.CANCELLED})
-_ANY_OPEN = {PayState.AWAITING, PayState.CONFIRMING, PayState.UNDERPAID}
+# an open state may go to any state (back to awaiting / underpaid when a reorg takes an
+# unconfirmed transfer out again); a final one to none
 TRANSITIONS: dict[PayState, frozenset[PayState]] = {
-    PayState.AWAITING: frozenset(_ANY_OPEN | FINAL),
-    # back to awaiting / underpaid when a reorg takes an unconfirmed transfer out again
-    PayState.CONFIRMING: frozenset(_ANY_OPEN | FINAL),
-    PayState.UNDERPAID: frozenset(_ANY_OPEN | FINAL),
-    PayState.PAID: frozenset(),
-    PayState.EXPIRED: frozenset(),
-    PayState.CANCELLED: frozenset(),
+    state: OPEN | FINAL if state in OPEN else frozenset() for state in PayState
 }
 
 
