@@ -237,10 +237,6 @@ class Daemon:
     def chain_id(self) -> int | None:
         return self.chain.value
 
-    def resolve_chain_id(self) -> int | None:
-        """The chain id for receipt QRs: config, else remembered, else asked of the node once."""
-        return self.chain.resolve()
-
     def chain_next_seq(self, till: str) -> int | None:
         return chain_next_seq(self.config.chain.rpc_url, self.config.chain.mining_address, till)
 

@@ -47,7 +47,6 @@ class DsgWiring:
             dsg.payout_address = Account.from_key(SIMULATED_PAYOUT_KEY).address
         if simulate and not dsg.rate and not dsg.price_feed:
             dsg.rate = chain.reward_rate
-        self.config = config
         self.db = Payments(store)
         rpc = Rpc(chain.rpc_url, timeout=5.0) if chain.rpc_url else None
         self.watcher: TransferWatcher | None = None
