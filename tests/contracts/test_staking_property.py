@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import boa
 import pytest
-from helpers.staking_world import DAY, DSG, USD, WEEK, Pool, now, warp
+from helpers.staking_world import DAY, USD, WEEK, Pool, now, warp
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -257,4 +257,3 @@ def test_dust_with_many_tiny_stakers_is_bounded():
         assert paid <= deposited
         assert deposited - paid <= 20 + 2
         assert paid >= deposited - 22
-        assert DSG  # noqa: PT018 - the helpers' unit, used in the other tests
