@@ -159,7 +159,6 @@ class Daemon:
         self.drawer = CashDrawer(self.devices.drawer, self.store, self.bus.publish)  # §12
         self.register.on_completed = self.drawer.after_sale  # a cash sale opens the drawer
         self.pos_link: ServerThread | None = None
-        self.pos_link_port: int | None = None
         self.tech = TechDesk(  # the technician page's report, test print, recent events
             config, self.store, self.keys.address, self.devices.printer, self.bus
         )
@@ -237,6 +236,11 @@ class Daemon:
     def chain_id(self) -> int | None:
         return self.chain.value
 
+    @property
+    def pos_link_port(self) -> int | None:
+        """The POS link's bound port while it listens (``[pos_link] listen`` may say port 0)."""
+        return self.pos_link.port if self.pos_link is not None else None
+
     def chain_next_seq(self, till: str) -> int | None:
         return chain_next_seq(self.config.chain.rpc_url, self.config.chain.mining_address, till)
 
@@ -283,7 +287,7 @@ class Daemon:
         if self.config.pos_link.listen:  # the shop's own POS, on the LAN (DESIGN §7, §12)
             from posd.app.pos_link import start_pos_link
 
-            self.pos_link, self.pos_link_port = start_pos_link(self.config, self.till)
+            self.pos_link = start_pos_link(self.config, self.till)
         if self.sim is not None:
             self.sim.record_api(port)
         # Everything loaded so far lives until exit: keep it out of the cyclic GC's way, so a

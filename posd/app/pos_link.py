@@ -82,8 +82,9 @@ def _bind(sock: socket.socket, host: str, port: int) -> None:
         )
 
 
-def start_pos_link(config: Config, till: TillService) -> tuple[ServerThread, int]:
-    """Bind ``[pos_link] listen``, serve the restricted app on a thread; (server, port)."""
+def start_pos_link(config: Config, till: TillService) -> ServerThread:
+    """Bind ``[pos_link] listen``, serve the restricted app on a thread (its ``port``: the bound
+    one, for a listen port of 0)."""
     link = config.pos_link
     host, port = _address(link.listen)
     if not link.allow:
@@ -108,7 +109,8 @@ def start_pos_link(config: Config, till: TillService) -> tuple[ServerThread, int
         proxy_headers=False,  # the allow-list checks the peer, never X-Forwarded-For
     )
     server.start()
-    bound = server.port
     shown = f"[{host}]" if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address) else host
-    log.info("POS link listening on http://%s:%s (allow %s)", shown, bound, ", ".join(link.allow))
-    return server, bound
+    log.info(
+        "POS link listening on http://%s:%s (allow %s)", shown, server.port, ", ".join(link.allow)
+    )
+    return server
