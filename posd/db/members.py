@@ -9,10 +9,10 @@ as a ``member_discount`` event in its transaction; ``sale_member`` finds it by t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from posd.db import events
 from posd.db.store import Store
 
 SALE_EVENT = "member_discount"  # the event kind a completed sale's member discount is logged as
@@ -67,15 +67,5 @@ class Members:
     # -- completed sales ------------------------------------------------------------------------
     def sale_member(self, seq: int) -> dict[str, Any] | None:
         """The member discount sale ``seq`` was completed with (None without a member)."""
-        row = self.store.one(
-            "SELECT data FROM events WHERE kind = 'member_discount' "
-            "AND json_extract(data, '$.seq') = ? ORDER BY id DESC LIMIT 1",
-            (seq,),
-        )
-        if row is None:
-            return None
-        try:
-            data = json.loads(row[0])
-        except ValueError:
-            return None
+        data = events.latest(self.store, SALE_EVENT, "seq", seq)
         return data if isinstance(data, dict) else None

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from posd.db import events
 from posd.db.store import Store
 
 OPEN_STATES = ("awaiting", "confirming", "underpaid")
@@ -170,12 +171,8 @@ class Payments:
     def completed_seq(self, payment_id: str) -> int | None:
         """The seq of the sale a request completed, from the event the sale's own transaction
         appended (so a restart between the sale and the request's row still finds it)."""
-        row = self.store.one(
-            "SELECT data FROM events WHERE kind = 'dsg_paid' AND json_extract(data, '$.payment') = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (payment_id,),
-        )
-        return int(json.loads(row[0])["seq"]) if row else None
+        data = events.latest(self.store, "dsg_paid", "payment", payment_id)
+        return None if data is None else int(data["seq"])
 
     # -- transfers ------------------------------------------------------------------------------
     def transfers(

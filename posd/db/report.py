@@ -8,9 +8,9 @@ its event was logged. Filler and adopted rows (DESIGN §2) are not sales and are
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from posd.db.events import decode
 from posd.db.store import Store
 
 _SALES = "SELECT seq FROM sales WHERE kind = 'sale' AND completed_at >= ? AND completed_at < ?"
@@ -64,7 +64,7 @@ def events(store: Store, kinds: tuple[str, ...], start: float, end: float) -> li
         "ORDER BY id",
         (*kinds, start, end),
     )
-    return [{"at": r[0], "kind": r[1], "data": _decode(r[2])} for r in rows]
+    return [{"at": r[0], "kind": r[1], "data": decode(r[2])} for r in rows]
 
 
 def sale_totals(store: Store, seqs: list[int]) -> dict[int, int]:
@@ -79,11 +79,4 @@ def sale_totals(store: Store, seqs: list[int]) -> dict[int, int]:
 def recent_events(store: Store, limit: int) -> list[dict[str, Any]]:
     """The last ``limit`` entries of the event log, oldest first (callers mask them)."""
     rows = store.query("SELECT id, at, kind, data FROM events ORDER BY id DESC LIMIT ?", (limit,))
-    return [{"id": r[0], "at": r[1], "kind": r[2], "data": _decode(r[3])} for r in reversed(rows)]
-
-
-def _decode(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"raw": text}
+    return [{"id": r[0], "at": r[1], "kind": r[2], "data": decode(r[3])} for r in reversed(rows)]
