@@ -6,7 +6,8 @@
  * "message" for unnamed ones), posdEvents.state(fn) calls fn("open") / fn("error") as the stream
  * connects and drops. The stream opens on first use.
  *
- * posd: the formatters, so that the pages write amounts and times alike.
+ * posd: the formatters, so that the pages write amounts and times alike, and request(), the
+ * pages' one JSON call to the API (each block words its own errors).
  */
 "use strict";
 window.posdEvents = window.posdEvents || (function () {
@@ -63,6 +64,16 @@ window.posd = window.posd || (function () {
       let frac = (v % unit).toString().padStart(18, "0");
       frac = places === undefined ? frac.replace(/0+$/, "") : frac.slice(0, places).replace(/0+$/, "");
       return (v / unit).toString() + (frac ? "." + frac : "") + " DSG";
+    },
+    // a JSON call with the page's session cookie: {ok, status, data} (data null if the answer is
+    // not JSON), or null when the daemon cannot be reached
+    async request(method, url, body) {
+      const init = { method, credentials: "same-origin", headers: { "Content-Type": "application/json" } };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      let resp, data = null;
+      try { resp = await fetch(url, init); } catch (e) { return null; }
+      try { data = await resp.json(); } catch (e) { data = null; }
+      return { ok: resp.ok, status: resp.status, data };
     },
     // the time left until `expiresAt` (unix seconds) as "m:ss", never below 0:00
     countdown(expiresAt) {
