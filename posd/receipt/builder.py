@@ -44,10 +44,7 @@ class ReceiptBuilder:
     @classmethod
     def open(cls, config: Config) -> ReceiptBuilder:
         """For commands outside the daemon (`posd receipt`): same database, same key file."""
-        passphrase = keyfile.read_passphrase(
-            config.till.passphrase_file, config.till.passphrase_env
-        )
-        keys = keyfile.load(config.key_file, passphrase)
+        keys, _ = keyfile.load_configured(config)
         store = Store(config.db_path)
         return cls(config, store, keys, known_chain_id(config, store) or 0)
 
