@@ -113,7 +113,6 @@ MIGRATIONS: list[str] = [
 # claim states: sent (on its way; bumped while stuck), mined, failed (mined but reverted: a
 # new request may try again), dropping/dropped (someone else claimed first: the nonce is being /
 # was filled with a cancel transaction)
-LIVE = "sent"
 
 
 @dataclass(frozen=True)
@@ -382,42 +381,36 @@ class GatewayDb:
         state: str,
         kind: str,
         cost_wei: int,
+        nonce: int | None = None,
     ) -> None:
-        """A fee bump or a cancel of a front-run claim: same nonce, new transaction."""
+        """A new transaction for the claim: a fee bump or a cancel of a front-run claim under the
+        same nonce; or, given ``nonce``, the claim signed again under a fresh one because another
+        transaction of the relayer key took its own (the old attempts stay, under the old nonce)."""
         now = time.time()
         with self.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT nonce FROM gw_claims WHERE till = ? AND seq = ?", (till, seq)
-            ).fetchone()
-            conn.execute(
-                "UPDATE gw_claims SET tx_hash = ?, raw_tx = ?, max_fee = ?, priority_fee = ?, "
-                "state = ?, cost_wei = ?, sent_at = ?, updated_at = ? WHERE till = ? AND seq = ?",
-                (tx_hash, raw_tx, max_fee, priority_fee, state, str(cost_wei), now, now, till, seq),
-            )
-            _attempt(conn, tx_hash, till, seq, row[0], kind, now)
-
-    def renonce(
-        self,
-        till: str,
-        seq: int,
-        nonce: int,
-        tx_hash: str,
-        raw_tx: bytes,
-        max_fee: int,
-        priority_fee: int,
-        cost_wei: int,
-    ) -> None:
-        """Another transaction of the relayer key took the claim's nonce: the claim is signed
-        again under a fresh one (the old attempts stay, under the old nonce)."""
-        now = time.time()
-        with self.store.transaction() as conn:
+            if nonce is None:
+                nonce = conn.execute(
+                    "SELECT nonce FROM gw_claims WHERE till = ? AND seq = ?", (till, seq)
+                ).fetchone()[0]
             conn.execute(
                 "UPDATE gw_claims SET nonce = ?, tx_hash = ?, raw_tx = ?, max_fee = ?, "
-                "priority_fee = ?, state = 'sent', cost_wei = ?, sent_at = ?, updated_at = ? "
+                "priority_fee = ?, state = ?, cost_wei = ?, sent_at = ?, updated_at = ? "
                 "WHERE till = ? AND seq = ?",
-                (nonce, tx_hash, raw_tx, max_fee, priority_fee, str(cost_wei), now, now, till, seq),
+                (
+                    nonce,
+                    tx_hash,
+                    raw_tx,
+                    max_fee,
+                    priority_fee,
+                    state,
+                    str(cost_wei),
+                    now,
+                    now,
+                    till,
+                    seq,
+                ),
             )
-            _attempt(conn, tx_hash, till, seq, nonce, "renonce", now)
+            _attempt(conn, tx_hash, till, seq, nonce, kind, now)
 
     def finish(
         self,
@@ -476,12 +469,6 @@ class GatewayDb:
             (store_id, day, store_id, day),
         )
         return int(row[0]) if row is not None else 0
-
-    def counts(self) -> dict[str, int]:
-        return {
-            r[0]: int(r[1])
-            for r in self.store.query("SELECT state, count(*) FROM gw_claims GROUP BY state")
-        }
 
 
 def _attempt(

@@ -34,6 +34,11 @@ def _kind(problem: str | None) -> str:
     return (problem or "").split(":", 1)[0]
 
 
+def broadcast_note(problem: str | None) -> str:
+    """What a log line ends with: `` broadcast_error=<kind>``, or nothing when the node took it."""
+    return f" broadcast_error={_kind(problem)}" if problem else ""
+
+
 class ClaimWatch:
     def __init__(
         self,
@@ -157,7 +162,7 @@ class ClaimWatch:
             c.nonce,
             c.tx_hash,
             block,
-            f" broadcast_error={_kind(problem)}" if problem else "",
+            broadcast_note(problem),
         )
         self.after_broadcast(c, problem)
 
@@ -191,15 +196,14 @@ class ClaimWatch:
         except FeeCapReached as exc:
             log.warning("event=bump_capped till=%s seq=%d reason=%s", c.till, c.seq, exc)
             return
-        if c.state == "sent" and self.chain.is_claimed(c.till, c.seq):
+        front_run = c.state == "sent" and self.chain.is_claimed(c.till, c.seq)
+        if front_run or c.state == "dropping":
             # someone else claimed it first: fill the nonce with a self-transfer (21000 gas,
             # less than the revert would cost) so the claims after it are not held up
             signed = self.sender.sign(self.sender.address, b"", c.nonce, CANCEL_GAS, fees)
             state, kind = "dropping", "cancel"
-            self.metrics.dropped.inc()
-        elif c.state == "dropping":
-            signed = self.sender.sign(self.sender.address, b"", c.nonce, CANCEL_GAS, fees)
-            state, kind = "dropping", "cancel"
+            if front_run:  # counted once, when the claim turns to dropping
+                self.metrics.dropped.inc()
         else:
             signed = self.sender.sign(self.chain.address, c.data, c.nonce, c.gas, fees)
             state, kind = "sent", "bump"
@@ -223,7 +227,7 @@ class ClaimWatch:
             c.seq,
             c.nonce,
             signed.hash,
-            f" broadcast_error={_kind(problem)}" if problem else "",
+            broadcast_note(problem),
         )
         self.after_broadcast(c, problem)
 
@@ -251,15 +255,17 @@ class ClaimWatch:
             with self.nonce_lock:
                 nonce = self._synced_nonce()
                 signed = self.sender.sign(self.chain.address, c.data, nonce, c.gas, fees)
-                self.db.renonce(
+                self.db.replace_tx(
                     c.till,
                     c.seq,
-                    nonce,
                     signed.hash,
                     signed.raw,
                     fees.max_fee,
                     fees.priority_fee,
+                    "sent",
+                    "renonce",
                     c.gas * fees.max_fee,
+                    nonce=nonce,
                 )
                 self.used(nonce)
         except (LinkDown, RpcError) as exc:
@@ -274,5 +280,5 @@ class ClaimWatch:
             c.nonce,
             nonce,
             signed.hash,
-            f" broadcast_error={_kind(problem)}" if problem else "",
+            broadcast_note(problem),
         )
