@@ -51,9 +51,9 @@ class Budget:
         self._balance: tuple[float, int] | None = None
         self._lock = threading.Lock()
 
-    def check_receipt(self, sid: str, amount: int) -> str:
-        """``sid`` (the receipt batch's storeId), if its store is served and the amount is high
-        enough."""
+    def check_receipt(self, sid: str, amount: int) -> None:
+        """Refuse unless the store ``sid`` (the receipt batch's storeId) is served and the amount
+        is high enough."""
         if self.allowed and sid not in self.allowed:
             raise StoreNotServed("this gateway does not pay gas for this receipt's store")
         if amount < self.min_amount:
@@ -61,12 +61,11 @@ class Budget:
                 f"this gateway relays receipts of at least {self.min_amount} minor units "
                 f"(this one: {amount}); claim it from a wallet instead"
             )
-        return sid
 
-    def balance(self, fresh: bool = False) -> int:
+    def balance(self) -> int:
         now = time.monotonic()
         with self._lock:
-            if not fresh and self._balance and now - self._balance[0] < BALANCE_TTL_S:
+            if self._balance and now - self._balance[0] < BALANCE_TTL_S:
                 return self._balance[1]
         value = self.chain.balance(self.relayer)
         with self._lock:

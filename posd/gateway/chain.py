@@ -60,9 +60,6 @@ class GatewayChain:
             self._chain_id = hexint(self.rpc.call("eth_chainId"))
         return self._chain_id
 
-    def next_seq(self, till: str) -> int:
-        return self.mining.next_seq(till)
-
     def is_claimed(self, till: str, seq: int) -> bool:
         return bool(
             self._view("isClaimed(address,uint64)", ["address", "uint64"], [till, seq], ["bool"])[0]

@@ -30,11 +30,10 @@ from posd.gateway.chain import GatewayChain, claim_calldata, parse_address
 from posd.gateway.errors import BadSignature, RelayUnavailable
 from posd.gateway.lookup import IndexedReceipts
 from posd.gateway.metrics import GatewayMetrics
-from posd.gateway.watch import ClaimWatch
+from posd.gateway.watch import ClaimWatch, broadcast_note
 
 log = logging.getLogger("posd.gateway.relay")
 
-MAX_SEQ = (1 << 64) - 1
 NODE_DOWN = "the node this gateway relays through is unreachable; try again in a minute"
 
 
@@ -63,7 +62,7 @@ def parse_claim(body: Any) -> tuple[str, int, str, bytes]:
 def parse_seq(value: Any) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SEQ:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= proof.MAX_SEQ:
         raise BadInput("seq: expected a sale number 1..2^64-1")
     return value
 
@@ -141,7 +140,8 @@ class Relay:
                 "the signature is not the receipt key's for this till, seq and recipient"
             )
         # the store the batch was committed under pays (the till may have moved since)
-        sid = self.budget.check_receipt(self.receipts.store_of(till, st.batch_index), st.amount)
+        sid = self.receipts.store_of(till, st.batch_index)
+        self.budget.check_receipt(sid, st.amount)
         data = claim_calldata(
             (
                 till,
@@ -196,7 +196,7 @@ class Relay:
             nonce,
             signed.hash,
             client,
-            f" broadcast_error={problem.split(':', 1)[0]}" if problem else "",
+            broadcast_note(problem),
         )
         self.metrics.claims.labels("accepted").inc()
         self.watch.after_broadcast(row, problem)
