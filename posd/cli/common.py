@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from posd.config import settings as configmod
 from posd.config.settings import Config, ConfigError
 from posd.errors import PosdError
+
+if TYPE_CHECKING:
+    from posd.db.store import Store
 
 
 @dataclass
@@ -160,3 +165,18 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
 def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def till_db(cfg: Config) -> Iterator[Store]:
+    """The till database, open for the block and closed after it; the commands that read it
+    beside a daemon must never create an empty one, so a missing file exits 2."""
+    if not cfg.db_path.exists():
+        fail(f"{cfg.db_path}: no till database here (wrong --state-dir?)", 2)
+    from posd.db.store import Store  # sqlite_utils loads only for the commands that use it
+
+    store = Store(cfg.db_path)
+    try:
+        yield store
+    finally:
+        store.close()

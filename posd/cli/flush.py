@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from posd.chain.flush.link import link_status
-from posd.cli.common import emit, fail
+from posd.cli.common import emit, fail, till_db
 from posd.db.batches import Batches, queue_status
 from posd.db.store import Store
 
@@ -23,14 +23,8 @@ from posd.db.store import Store
 @click.pass_obj
 def queue(obj: Any, as_json: bool) -> None:
     """Proofs by state, the oldest pending age, the chain link and the last error."""
-    cfg = obj.config
-    if not cfg.db_path.exists():
-        fail(f"{cfg.db_path}: no till database here (wrong --state-dir?)", 2)
-    store = Store(cfg.db_path)
-    try:
+    with till_db(obj.config) as store:
         status = queue_status(store, link_status(store))
-    finally:
-        store.close()
     c = status["counts"]
     age = status["oldest_pending_age_s"]
     link = status["link"]
@@ -74,11 +68,7 @@ def flush(
     cfg = obj.config
     if not cfg.chain.rpc_url or not cfg.chain.mining_address:
         fail("set [chain] rpc_url and mining_address first (or run a --simulate daemon)", 2)
-    try:
-        passphrase = keyfile.read_passphrase(cfg.till.passphrase_file, cfg.till.passphrase_env)
-        keys = keyfile.load(cfg.key_file, passphrase)
-    except keyfile.KeyFileError as exc:
-        fail(str(exc), 2)
+    keys, _ = keyfile.load_configured(cfg)  # a KeyFileError: "error: …", exit 2 (the root maps it)
     lock = SenderLock(cfg.state_dir)
     if not lock.acquire(timeout=0):
         click.echo(

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from posd.cli.common import emit, fail
+from posd.cli.common import emit, fail, till_db
 
 SCOPES = ("cashier", "display", "tech")
 
@@ -31,13 +31,9 @@ def pair(obj: Any, scope: str, revoke: bool, as_json: bool) -> None:
     """Print a URL (valid 5 minutes, once) that pairs a browser on this till."""
     from posd.api.app import pair_url
     from posd.db.sessions import CODE_TTL_S, Sessions
-    from posd.db.store import Store
 
     cfg = obj.config
-    if not cfg.db_path.exists():
-        fail(f"{cfg.db_path}: no till database here (wrong --state-dir?)", 2)
-    store = Store(cfg.db_path)
-    try:
+    with till_db(cfg) as store:
         sessions = Sessions(store)
         if revoke:
             count = sessions.revoke_all()
@@ -47,8 +43,6 @@ def pair(obj: Any, scope: str, revoke: bool, as_json: bool) -> None:
         if not port:
             fail("the API port is not known: set [api] port in the config", 2)
         new = sessions.new_code(scope)
-    finally:
-        store.close()
     url = pair_url(port, new.code)
     data = {"url": url, "scope": scope, "expires_at": int(new.expires_at)}
     text = (

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from posd.cli.common import emit, fail
+from posd.cli.common import emit, fail, till_db
 
 
 @click.command("payments")
@@ -25,7 +25,6 @@ from posd.cli.common import emit, fail
 def payments(obj: Any, as_json: bool, states: str) -> None:
     """DSG payments and the transfers to refund or assign by hand."""
     from posd.db.payments import Payments
-    from posd.db.store import Store
     from posd.till.dsg.service import format_wei, listing
     from posd.till.dsg.state import LIST_STATES, unknown_states
 
@@ -33,14 +32,8 @@ def payments(obj: Any, as_json: bool, states: str) -> None:
     unknown = unknown_states(wanted)
     if unknown:
         fail(f"--state: unknown state {unknown[0]!r} (one of {', '.join(sorted(LIST_STATES))})", 2)
-    cfg = obj.config
-    if not cfg.db_path.exists():
-        fail(f"{cfg.db_path}: no till database here (wrong --state-dir?)", 2)
-    store = Store(cfg.db_path)
-    try:
+    with till_db(obj.config) as store:
         found = listing(Payments(store), wanted)
-    finally:
-        store.close()
     if as_json:
         emit(found, True)
         return
