@@ -7,20 +7,11 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 from helpers.chainfixtures import DAY, RATE, T0, Till, World, add_till, chain_id, deploy, reason
+from helpers.staking_world import logs_named
 
 from posd import proof
 
 pytestmark = pytest.mark.contracts
-
-
-@pytest.fixture
-def world():
-    with boa.env.anchor():
-        yield World.create()
-
-
-def logs_named(contract, name):
-    return [e for e in contract.get_logs() if type(e).__name__ == name]
 
 
 # ------------------------------------------------------------------ token

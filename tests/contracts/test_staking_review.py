@@ -63,12 +63,6 @@ def transferFrom(src: address, to: address, amount: uint256) -> bool:
 
 
 @pytest.fixture
-def pool():
-    with boa.env.anchor():
-        yield Pool.create()
-
-
-@pytest.fixture
 def fee_pool():
     """A pool whose profit token takes a 1% fee on every transfer."""
     with boa.env.anchor():
@@ -216,27 +210,7 @@ def test_a_stream_never_promises_more_than_the_balance(fee_pool):
 
 
 # ------------------------------------------------------------------ 3. pause keeps exits open
-
-
-def test_paused_contract_still_lets_stakers_withdraw(pool):
-    s, a = pool.staking, pool.staker("a", dsg=10 * DSG)
-    pool.stake(a, 10 * DSG)
-    pool.request(a, 4 * DSG)
-    pool.deposit(WEEK * USD)
-    s.pause()
-    with boa.reverts("CooldownActive"):  # the cool-down still holds while paused
-        pool.withdraw(a)
-    warp(WEEK)
-    pool.withdraw(a)
-    assert pool.dsg.balanceOf(a) == 4 * DSG
-    for call in (
-        lambda: pool.stake(a, DSG),
-        lambda: pool.request(a, DSG),
-        lambda: pool.claim(a),
-        lambda: pool.deposit(USD),
-    ):
-        with boa.reverts("Paused"):
-            call()
+# test_staking.py::test_pause_stops_every_move_but_withdraw_and_streaming_goes_on
 
 
 # ------------------------------------------------------------------ 4. ownership names

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.contracts
 USD_RATE = 7 * 10**15
 
 
-@pytest.fixture
-def world():
-    with boa.env.anchor():
-        yield World.create()
-
-
 def other_store(world: World, name: bytes, currency: bytes = b"USD", cap: int = 10**12):
     """A second store with its own owner (and a rate for its currency)."""
     owner = boa.env.generate_address(name.decode())
