@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.daemon_util import provision
 from helpers.escpos_parse import FakePrinter, extract_qr_data, extract_text, free_port
 
 from drivers.printers.escpos import PrinterDriver
@@ -123,21 +124,14 @@ def wait_for(sub, kind: str, count: int, timeout: float = 10) -> list[dict]:
 def test_the_daemon_prints_a_stub_when_print_stub_is_on(tmp_path: Path) -> None:
     """The wiring: ``[dsg] print_stub = true`` and a printer → a stub per new payment QR."""
     from posd.app.daemon import Daemon
-    from posd.config import keyfile
     from posd.config import settings as configmod
-    from posd.db.store import Store
-    from posd.till import identity
 
     cfg = configmod.load(None, state_dir=str(tmp_path))
     cfg.device = [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
     cfg.api.port = 0
     cfg.explicit.add("api.port")
     cfg.dsg.print_stub = True
-    keys = keyfile.generate()
-    keyfile.save(cfg.key_file, keys)
-    store = Store(cfg.db_path)
-    identity.bind_new(store, keys)
-    store.close()
+    provision(cfg)  # a bound till (its demo catalog is not used here)
     daemon = Daemon(cfg, simulate=False)
     daemon.start()
     try:
