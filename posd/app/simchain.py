@@ -9,7 +9,6 @@ again after. Our own process on both ends of the pipe: pickle is fine.
 
 from __future__ import annotations
 
-import atexit
 import copy
 import pickle
 import subprocess
@@ -17,7 +16,6 @@ import sys
 from pathlib import Path
 
 from posd.app.simulate import SimChain, Simulation, read_settings
-from posd.chain.devchain import Anvil
 from posd.config.keyfile import TillKeys
 from posd.config.settings import Config
 from posd.errors import Internal
@@ -32,13 +30,7 @@ class ChainSetupFailed(Internal, RuntimeError):
 
 def start_chain_isolated(sim: Simulation, config: Config, keys: TillKeys) -> SimChain:
     """Like ``sim.start_chain(config, keys)``; the web3 part runs in a child process."""
-    rpc_url = config.chain.rpc_url
-    if not rpc_url:
-        (sim.state_dir / "anvil").mkdir(exist_ok=True)
-        sim.anvil = Anvil(state_file=sim.state_dir / "anvil" / "state.json", block_time=1)
-        sim.anvil.start()
-        atexit.register(sim.stop)  # as start_chain: no anvil left behind by a failed start
-        rpc_url = sim.anvil.url
+    rpc_url = sim.rpc_url(config)  # an anvil this process owns, stopped at exit
     child_config = copy.deepcopy(config)
     child_config.chain.rpc_url = rpc_url
     run = subprocess.run(

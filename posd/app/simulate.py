@@ -85,16 +85,7 @@ class Simulation:
         its till the way a real owner would, with `join-request`'s consent.
         """
         till = keys.address
-        rpc_url = config.chain.rpc_url
-        if not rpc_url:
-            (self.state_dir / "anvil").mkdir(exist_ok=True)
-            self.anvil = Anvil(state_file=self.state_dir / "anvil" / "state.json", block_time=1)
-            self.anvil.start()
-            # anvil runs in its own session: a start-up that fails after this point (a corrupt
-            # seq mark, a bad key file) must not leave it running on the state file, where the
-            # next start would run a second anvil on the same file
-            atexit.register(self.stop)
-            rpc_url = self.anvil.url
+        rpc_url = self.rpc_url(config)
         from eth_account import Account
         from web3 import Web3
 
@@ -120,6 +111,19 @@ class Simulation:
         )
         self.record(staking_address=staking, profit_token_address=profit)
         return SimChain(rpc_url, mining_address, token_address, staking, profit)
+
+    def rpc_url(self, config: Config) -> str:
+        """``[chain] rpc_url``, else the URL of an anvil started here on the state dir."""
+        if config.chain.rpc_url:
+            return config.chain.rpc_url
+        (self.state_dir / "anvil").mkdir(exist_ok=True)
+        self.anvil = Anvil(state_file=self.state_dir / "anvil" / "state.json", block_time=1)
+        self.anvil.start()
+        # anvil runs in its own session: a start-up that fails after this point (a corrupt
+        # seq mark, a bad key file) must not leave it running on the state file, where the
+        # next start would run a second anvil on the same file
+        atexit.register(self.stop)
+        return self.anvil.url
 
     def _deploy(self, w3: Web3, admin: Any, config: Config, rpc_url: str) -> str:
         _, mining = contracts.deploy(w3, admin)
