@@ -121,6 +121,14 @@ class Meta:
         else:
             self.store.execute(_UPSERT, args)
 
+    @staticmethod
+    def set_default(conn: sqlite3.Connection, key: Key[T], value: T) -> None:
+        """Write ``value`` unless the key is already set (in the caller's transaction)."""
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+            (key.name, key.encode(value)),
+        )
+
     def delete(self, key: Key[Any], conn: sqlite3.Connection | None = None) -> bool:
         """Remove a key; True when it was there."""
         sql, args = "DELETE FROM meta WHERE key = ?", (key.name,)

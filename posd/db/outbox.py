@@ -300,8 +300,9 @@ class Outbox:
         )
 
     # -- on chain ----------------------------------------------------------------------------------
-    def mark_committed(self, batch_id: int, at: Landed, scan_from: int | None = None) -> None:
-        """Its receipt is in: batch and proofs → ``committed`` (``scan_from``: first log block)."""
+    def mark_committed(self, batch_id: int, at: Landed) -> None:
+        """Its receipt is in: batch and proofs → ``committed``. The first commit ever also
+        records the block a log search for this till's batches must start at."""
         now = time.time()
         with self.store.transaction() as conn:
             conn.execute(
@@ -315,8 +316,8 @@ class Outbox:
                 f"UPDATE proofs SET state = '{P.COMMITTED}', updated_at = ? WHERE batch_id = ?",
                 (now, batch_id),
             )
-            if scan_from is not None:
-                meta.Meta(self.store).set(meta.FLUSH_SCAN_FROM, scan_from, conn)
+            if at.block_number is not None:
+                meta.Meta.set_default(conn, meta.FLUSH_SCAN_FROM, max(0, at.block_number - 1))
 
     def found_on_chain(
         self, till: str, first: int, count: int, root: str, at: Landed, lost: Sequence[Leaf] = ()

@@ -29,7 +29,6 @@ class Inflight:
     def __init__(self, ctx: FlushContext, policy: Policy) -> None:
         self.ctx = ctx
         self.policy = policy
-        self._scan_from_known = False
 
     def poll(self, head: Head, res: StepResult) -> None:
         ctx = self.ctx
@@ -82,14 +81,8 @@ class Inflight:
             return
         used = hexint(rc["gasUsed"])
         block = hexint(rc["blockNumber"])
-        scan_from = None
-        if not self._scan_from_known:
-            self._scan_from_known = ctx.meta.has(meta.FLUSH_SCAN_FROM)
-            # the first block a log search for this till's batches must start at
-            scan_from = None if self._scan_from_known else max(0, block - 1)
         landed = Landed(rc["transactionHash"], block, rc["blockHash"], ev["batch_index"], used)
-        ctx.outbox.mark_committed(r["id"], landed, scan_from)
-        self._scan_from_known = True
+        ctx.outbox.mark_committed(r["id"], landed)
         res.committed += r["count"]
         ctx.failures = 0
         ctx.learn_gas(used, r["count"], persist=True)
