@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.daemon_util import posd_cli
 
 from posd.config import keyfile
 from posd.config import settings as configmod
 from posd.config.settings import ConfigError
 from posd.till.catalog import Catalog
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def posd(
-    *args: str, cwd: Path | None = None, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "posd.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 def test_defaults_for_everything() -> None:
@@ -119,7 +103,7 @@ def test_config_init_check_show(tmp_path: Path) -> None:
     cfg, state = tmp_path / "posd.toml", tmp_path / "state"
     pw = tmp_path / "pw"
     pw.write_text("correct horse\n")
-    r = posd(
+    r = posd_cli(
         "--config",
         str(cfg),
         "--state-dir",
@@ -131,16 +115,16 @@ def test_config_init_check_show(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert (state / "till.key").stat().st_mode & 0o777 == 0o600
-    r = posd("--config", str(cfg), "config", "check")
+    r = posd_cli("--config", str(cfg), "config", "check")
     assert r.returncode == 0, r.stdout + r.stderr
-    r = posd("--config", str(cfg), "config", "show", "--json")
+    r = posd_cli("--config", str(cfg), "config", "show", "--json")
     assert r.returncode == 0 and "<redacted>" in r.stdout
     token = configmod.load(cfg).api.token
     assert token and token not in r.stdout
-    r = posd("--config", str(cfg), "config", "init")
+    r = posd_cli("--config", str(cfg), "config", "init")
     assert r.returncode != 0 and "exists" in r.stderr
     pw.write_text("wrong\n")
-    r = posd("--config", str(cfg), "config", "check")
+    r = posd_cli("--config", str(cfg), "config", "check")
     assert r.returncode == 2 and "wrong passphrase" in r.stdout
 
 
@@ -178,7 +162,7 @@ def test_catalog_import_cli_while_db_is_open(tmp_path: Path) -> None:
     held = Store(state / "posd.db")  # another process (the daemon) has the database open
     held.conn.execute("BEGIN")
     held.conn.execute("SELECT count(*) FROM products").fetchone()
-    r = posd("--state-dir", str(state), "catalog", "import", str(csv))
+    r = posd_cli("--state-dir", str(state), "catalog", "import", str(csv))
     held.conn.execute("COMMIT")
     assert r.returncode == 1
     assert "line 3: name: empty" in r.stderr
@@ -186,5 +170,5 @@ def test_catalog_import_cli_while_db_is_open(tmp_path: Path) -> None:
     held.close()
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("code,title\n1,2\n")
-    r = posd("--state-dir", str(state), "catalog", "import", str(wrong))
+    r = posd_cli("--state-dir", str(state), "catalog", "import", str(wrong))
     assert r.returncode == 2 and "line 1: header must be" in r.stderr

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from helpers.daemon_util import posd_cli
 
 from posd.proof.leaf import MAX_AMOUNT
 from posd.till.catalog import Catalog
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = [
     "barcode,name,price_minor,tax_rate",  # line 1
     "4006381333931,Pen,129,19",  # 2: good
@@ -58,15 +56,7 @@ def test_bad_rows_are_reported_and_the_good_ones_imported(tmp_path: Path, store)
 def test_the_cli_reports_each_bad_row_and_exits_non_zero(tmp_path: Path) -> None:
     csv = tmp_path / "catalog.csv"
     csv.write_text("\n".join(ROWS[:6]) + "\n", encoding="utf-8")
-    r = subprocess.run(
-        [sys.executable, "-m", "posd.cli.main", "--state-dir", str(tmp_path / "s")]
-        + ["catalog", "import", str(csv), "--json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ),
-        timeout=120,
-    )
+    r = posd_cli("--state-dir", str(tmp_path / "s"), "catalog", "import", str(csv), "--json")
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     for line in (3, 4, 5, 6):
