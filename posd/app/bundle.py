@@ -120,11 +120,12 @@ def known_secrets(config: Config) -> list[str]:
     except Exception:  # noqa: BLE001 - no readable key file: nothing of it can leak either
         pass
     found.append(passphrase or "")
-    for name in ("pos_link.token",):
-        try:
-            found.append((config.state_dir / name).read_text().strip())
-        except OSError:
-            pass
+    from posd.app.pos_link import token_path  # the POS link's generated token
+
+    try:
+        found.append(token_path(config).read_text().strip())
+    except OSError:
+        pass
     try:
         from posd.db import meta
         from posd.db.meta import Meta
