@@ -90,11 +90,11 @@ def deploy_staking(
     """Deploy DSGStaking for `posd chain deploy`; (staking, profit token address).
 
     Without --profit-token a dev chain gets the 6-decimal test stablecoin (the signer mints
-    it); any other chain must name the real stablecoin.
+    it); the caller ran :func:`check_profit_token` before deploying anything, so any other chain
+    has named the real stablecoin by now.
     """
     from posd.chain import contracts
 
-    check_profit_token(w3, profit_token)
     if profit_token is None:
         profit_token = contracts.deploy_test_stable(w3, account).address
     try:
