@@ -11,11 +11,12 @@ import click
 
 from posd.chain.contracts import DEFAULT_MAX_SUPPLY, DEFAULT_TIERS_DSG
 from posd.cli import chain_staking
-from posd.cli.common import PosdGroup, app_context, emit
+from posd.cli.common import PosdGroup, app_context, emit, till_db
 from posd.cli.signer import (
     Signer,
     checked_address,
     config_path,
+    configured_address,
     emit_one,
     mining_at,
     mining_option,
@@ -158,7 +159,7 @@ def register_store(
 @click.option(
     "--valid-for", default="1d", show_default=True, metavar="DURATION", help="e.g. 1d, 12h, 30m."
 )
-@click.option("--mining", metavar="ADDR", help="Mining contract ([chain] mining_address).")
+@mining_option
 @click.option(
     "--chain-id", type=click.IntRange(min=1), help="Chain id (default: config, else node)."
 )
@@ -183,11 +184,7 @@ def join_request(
     if not store:
         raise click.UsageError("no store: pass --store NAME (or set [store] name)")
     seconds = consent.parse_duration(valid_for)
-    if not (mining or cfg.chain.mining_address):
-        raise click.UsageError(
-            "no mining contract: pass --mining ADDR (or set [chain] mining_address)"
-        )
-    address = checked_address(mining or cfg.chain.mining_address, "--mining")
+    address = checked_address(configured_address(ctx, mining, "mining"), "--mining")
     cid = chain_id or _known_chain_id(cfg, rpc)
     keys, _ = keyfile.load_configured(cfg)
     join = consent.request(keys.private_key, cid, address, contracts.store_id(store), seconds)
@@ -207,15 +204,10 @@ def _known_chain_id(cfg: Config, rpc: str | None) -> int:
     if cfg.chain.chain_id:
         return int(cfg.chain.chain_id)
     if cfg.db_path.exists():
-        from posd.db import meta
-        from posd.db.meta import Meta
-        from posd.db.store import Store
+        from posd.receipt.builder import known_chain_id
 
-        db = Store(cfg.db_path)
-        try:
-            known = Meta(db).get(meta.CHAIN_ID)
-        finally:
-            db.close()
+        with till_db(cfg) as db:
+            known = known_chain_id(cfg, db)
         if known:
             return int(known)
     url = rpc or cfg.chain.rpc_url

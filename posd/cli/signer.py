@@ -157,15 +157,21 @@ def contract_at(
     build: Callable[[Web3, str], Contract],
 ) -> Contract:
     """The ``name`` contract from --NAME (else ``[chain] NAME_address``), checked to have code."""
+    address = configured_address(ctx, given, name)
+    checksummed = checked_address(address, f"--{name}")
+    if not w3.eth.get_code(checksummed):
+        raise click.ClickException(f"no contract at {address} on chain {w3.eth.chain_id}")
+    return build(w3, checksummed)
+
+
+def configured_address(ctx: click.Context, given: str | None, name: str) -> str:
+    """--NAME, else ``[chain] NAME_address``, as written; a usage error when neither is set."""
     address = given or chain_setting(ctx, f"{name}_address")
     if not address:
         raise click.UsageError(
             f"no {name} contract: pass --{name} ADDR (or set [chain] {name}_address)"
         )
-    checksummed = checked_address(address, f"--{name}")
-    if not w3.eth.get_code(checksummed):
-        raise click.ClickException(f"no contract at {address} on chain {w3.eth.chain_id}")
-    return build(w3, checksummed)
+    return address
 
 
 def checked_address(value: str, flag: str) -> str:
