@@ -1,8 +1,9 @@
 """Test helpers for ESC/POS: a small parser of what python-escpos sends, a QR module reader for
 raster images, and a fake network printer (a TCP listener on 127.0.0.1).
 
-Public helpers other tests import: ``parse``, ``extract_qr_data``, ``extract_text``,
-``extract_lines``, ``extract_images``, ``qr_matrix``, ``read_qr_matrix``, ``FakePrinter``.
+Public helpers other tests import: ``parse``, ``kicks``, ``extract_qr_data``, ``extract_text``,
+``extract_lines``, ``extract_images``, ``qr_matrix``, ``read_qr_matrix``, ``FakePrinter``,
+``free_port`` (devchain's, re-exported).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 
 import qrcode
 from PIL import Image
+
+from posd.chain.devchain import free_port as free_port  # a port nothing listens on
 
 ESC, GS, DLE = 0x1B, 0x1D, 0x10
 # Commands python-escpos emits, by their byte after ESC / GS: number of fixed parameter bytes.
@@ -347,10 +350,3 @@ class FakePrinter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def free_port() -> int:
-    """A loopback port with nothing listening (connection refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

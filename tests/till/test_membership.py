@@ -8,7 +8,6 @@ The node is a loopback JSON-RPC server answering ``tierOf`` (real HTTP, the till
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers.http_stub import serve_post
 
+from posd.chain.devchain import free_port
 from posd.chain.staking import SEL_TIER_OF
 from posd.config.features import MembershipConfig
 from posd.db.store import Store
@@ -65,9 +65,7 @@ class ChainCfg:
 
 
 def _dead_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"  # closed again: connection refused
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
 
 
 def _service(path: Path, url: str, clock: Clock, **cfg: object) -> Membership:
