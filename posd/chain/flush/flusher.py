@@ -53,8 +53,6 @@ class Flusher:
         rpc_timeout: float = 10.0,
         sender: Sender | None = None,
     ) -> None:
-        if not chain.rpc_url or not chain.mining_address:
-            raise ValueError("[chain] rpc_url and mining_address must be set to flush")
         if sender is None:
             if private_key is None:
                 raise ValueError("a Flusher needs the till's private key or a Sender")
@@ -64,10 +62,6 @@ class Flusher:
         self.former = Former(self.ctx, self.policy)
         self.inflight = Inflight(self.ctx, self.policy)
         self.reconciler = Reconciler(self.ctx, self.policy)
-        self.store = store
-        self.cfg = chain
-        self.sender = sender
-        self.till = sender.address
         self.last_head: Head | None = None
         self.rounds = 0
         self._last_balance_check = 0.0
@@ -114,8 +108,8 @@ class Flusher:
             res.reconciled = True
         if self.policy.blocked(head) is None:
             self.former.form_and_send(head, res)
-            if link_state(self.store) != "online" and not ctx.round_error:
-                set_link(self.store, "online")
+            if link_state(ctx.store) != "online" and not ctx.round_error:
+                set_link(ctx.store, "online")
         self._balance_check(head)
         self._retention()
         self._counts(res)
@@ -137,12 +131,12 @@ class Flusher:
             return
         self._last_balance_check = time.time()
         ctx = self.ctx
-        balance = hexint(ctx.rpc.call("eth_getBalance", self.till, "latest"))
+        balance = hexint(ctx.rpc.call("eth_getBalance", ctx.till, "latest"))
         fees = ctx.fees(head)
         seen = ctx.reads.recent_gas_used()
-        gas = int(seen) if seen else ctx.gas_for(self.cfg.max_batch)
+        gas = int(seen) if seen else ctx.gas_for(ctx.cfg.max_batch)
         batches_left = balance // (gas * max(fees.max_fee, 1))
-        low = batches_left < self.cfg.low_balance_batches
+        low = batches_left < ctx.cfg.low_balance_batches
         old = ctx.meta.get(meta.FLUSH_BALANCE)
         data = {
             "balance_wei": str(balance),
@@ -154,18 +148,19 @@ class Flusher:
         if low and not old.get("low"):
             log.warning(
                 "till %s gas balance %.6f covers only %d batches (warn below %d): top it up",
-                self.till,
+                ctx.till,
                 balance / 10**18,
                 batches_left,
-                self.cfg.low_balance_batches,
+                ctx.cfg.low_balance_batches,
             )
-            self.store.log_event("low_balance", data)
+            ctx.store.log_event("low_balance", data)
 
     def _retention(self, every_s: float = 3600.0) -> None:
         """Confirmed proofs older than retention_days go (sales rows and batches stay)."""
-        if time.time() - self._last_retention < every_s or self.cfg.retention_days <= 0:
+        ctx = self.ctx
+        if time.time() - self._last_retention < every_s or ctx.cfg.retention_days <= 0:
             return
         self._last_retention = time.time()
-        cutoff = time.time() - self.cfg.retention_days * DAY
-        while self.ctx.outbox.drop_confirmed(cutoff) >= 2000:
+        cutoff = time.time() - ctx.cfg.retention_days * DAY
+        while ctx.outbox.drop_confirmed(cutoff) >= 2000:
             pass

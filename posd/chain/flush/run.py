@@ -30,7 +30,7 @@ def flush_once(flusher: Flusher) -> StepResult:
     try:
         return flusher.step()
     except LinkDown as exc:
-        set_link(flusher.store, "offline", str(exc))
+        set_link(flusher.ctx.store, "offline", str(exc))
         raise
 
 
