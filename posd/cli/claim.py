@@ -59,7 +59,7 @@ def claim(
     except ClaimError as exc:
         if not as_json:
             raise  # reported once, by the command class
-        click.echo(json.dumps({"error": {"code": exc.code, "message": str(exc)}}))
+        click.echo(json.dumps(exc.to_json()))
         ctx.exit(1)
     data = {
         "tx": result.tx_hash,
