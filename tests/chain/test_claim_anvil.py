@@ -66,25 +66,8 @@ def setup(node):
     )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["store_id"] == "0x" + contracts.store_id("Corner Shop").hex()
-    out = runner.invoke(
-        chain,
-        [
-            "add-till",
-            "--store",
-            "Corner Shop",
-            "--till",
-            till.address,
-            "--consent",
-            _consent(till, mining, "Corner Shop"),
-            "--private-key",
-            owner.key.hex(),
-        ]
-        + common,
-    )
-    assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["next_seq"] == 1
     w3 = Web3(Web3.HTTPProvider(node.url))
-    return {
+    s = {
         "w3": w3,
         "admin": admin,
         "owner": owner,
@@ -96,6 +79,10 @@ def setup(node):
         "runner": runner,
         "node": node,
     }
+    out = _add_till(s, "Corner Shop", _consent(till, mining, "Corner Shop"), owner, "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["next_seq"] == 1
+    return s
 
 
 def _leaves(s, first, amounts):
@@ -137,6 +124,14 @@ def _chain_cli(s, *args: str, key=None):
     signer = ["--private-key", key.key.hex()] if key is not None else []
     target = ["--rpc", s["node"].url, "--mining", s["mining"].address]
     return s["runner"].invoke(chain, [*args, *target, *signer])
+
+
+def _add_till(s, store: str, blob: str, key, *args: str):
+    """`posd chain add-till` of the module's till into ``store``, with the till's consent."""
+    till = s["till"].address
+    return _chain_cli(
+        s, "add-till", "--store", store, "--till", till, "--consent", blob, *args, key=key
+    )
 
 
 def _claim_cli(s, url: str, recipient: str, *args: str):
@@ -247,35 +242,14 @@ def test_seq_mismatch_and_remove_till_on_anvil(setup, committed):
     result = claim(w3, Account.from_key(DEV_KEYS[5]), _url(s, committed[0][4]), recipient)
     assert result.reward == 780 * RATE
     again = _consent(till, mining.address, "Corner Shop", valid_for=7200)  # consents are single-use
-    out = _chain_cli(
-        s,
-        "add-till",
-        "--store",
-        "Corner Shop",
-        "--till",
-        till.address,
-        "--consent",
-        again,
-        "--json",
-        key=s["admin"],
-    )
+    out = _add_till(s, "Corner Shop", again, s["admin"], "--json")
     assert out.exit_code == 0 and json.loads(out.output)["next_seq"] == 46
 
 
 def test_cli_errors_are_clear(setup):
     s = setup
     nowhere = _consent(s["till"], s["mining"].address, "Nowhere")
-    out = _chain_cli(
-        s,
-        "add-till",
-        "--store",
-        "Nowhere",
-        "--till",
-        s["till"].address,
-        "--consent",
-        nowhere,
-        key=s["owner"],
-    )
+    out = _add_till(s, "Nowhere", nowhere, s["owner"])
     assert out.exit_code == 1 and "UnknownStore" in out.output
     out = _chain_cli(s, "remove-till", "--till", s["till"].address)  # no signing key
     assert out.exit_code == 2 and "--private-key" in out.output

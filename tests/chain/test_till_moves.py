@@ -80,6 +80,17 @@ class Cli:
         )
         return out.exit_code, out.output
 
+    def add_till_ok(self, store: str, till: str, blob: str, key) -> dict:
+        """add-till that must succeed: its JSON."""
+        return self.ok(
+            "chain", "add-till", "--store", store, "--till", till, "--consent", blob, key=key
+        )
+
+    def join(self, kit: TillKit, store: str, owner) -> tuple[dict, dict]:
+        """The till's join-request, then the owner's add-till with it: (request, added)."""
+        req = self.join_request(kit, store)
+        return req, self.add_till_ok(store, kit.till, req["consent"], owner)
+
 
 def _payload(chain: Chain, kit: TillKit, seq: int, currency: str) -> ClaimPayload:
     """The receipt's claim payload, as its QR carries it (from the till's own proof row)."""
@@ -128,10 +139,7 @@ def test_join_request_prints_a_consent_add_till_checks(world) -> None:
     assert not chain.mining.functions.isTill(kit.till).call()
 
     # the right owner with the right consent: added; the same consent cannot be replayed
-    added = cli.ok(
-        "chain", "add-till", "--store", "Shop A", "--till", kit.till, "--consent",
-        req["consent"], key=who["a"],
-    )  # fmt: skip
+    added = cli.add_till_ok("Shop A", kit.till, req["consent"], who["a"])
     assert added["next_seq"] == 1 and chain.mining.functions.isTill(kit.till).call()
     assert contracts.till_store(chain.mining, kit.till) == req["store_id"]
     cli.ok("chain", "remove-till", "--till", kit.till, key=who["a"])
@@ -141,11 +149,7 @@ def test_join_request_prints_a_consent_add_till_checks(world) -> None:
 
 def test_active_till_cannot_be_taken_by_another_store(world) -> None:
     cli, chain, kit, who = world
-    a = cli.join_request(kit, "Shop A")
-    cli.ok(
-        "chain", "add-till", "--store", "Shop A", "--till", kit.till, "--consent", a["consent"],
-        key=who["a"],
-    )  # fmt: skip
+    a, _ = cli.join(kit, "Shop A", who["a"])
     b = cli.join_request(kit, "Shop B")  # even the till's own consent to B: A must let go first
     for key in (who["b"], who["admin"]):
         code, out = cli.add_till("Shop B", kit.till, b["consent"], key)
@@ -155,21 +159,13 @@ def test_active_till_cannot_be_taken_by_another_store(world) -> None:
 
 def test_removed_till_moves_store_old_receipts_keep_their_currency(world) -> None:
     cli, chain, kit, who = world
-    a = cli.join_request(kit, "Shop A")
-    cli.ok(
-        "chain", "add-till", "--store", "Shop A", "--till", kit.till, "--consent", a["consent"],
-        key=who["a"],
-    )  # fmt: skip
+    a, _ = cli.join(kit, "Shop A", who["a"])
     kit.sell(3)
     run_all(flusher(kit, chain), chain)
     assert chain.next_seq(kit.till) == 4
 
     cli.ok("chain", "remove-till", "--till", kit.till, key=who["a"])
-    b = cli.join_request(kit, "Shop B")
-    added = cli.ok(
-        "chain", "add-till", "--store", "Shop B", "--till", kit.till, "--consent", b["consent"],
-        key=who["b"],
-    )  # fmt: skip
+    b, added = cli.join(kit, "Shop B", who["b"])
     assert added["next_seq"] == 4  # the till continues its own sequence in the new store
     assert contracts.till_store(chain.mining, kit.till) == b["store_id"]
     kit.sell(2, price_index=1)
@@ -224,11 +220,7 @@ def test_chain_status_and_diag_check_the_tills_store(world, tmp_path: Path) -> N
     assert (never["store_ok"], never["till_store"], never["diag"]["status"]) == (
         False, None, "warn"
     )  # fmt: skip
-    a = cli.join_request(kit, "Shop A")
-    cli.ok(
-        "chain", "add-till", "--store", "Shop A", "--till", kit.till, "--consent", a["consent"],
-        key=who["a"],
-    )  # fmt: skip
+    a, _ = cli.join(kit, "Shop A", who["a"])
     mine, other = status("Shop A"), status("Shop B")
     assert mine["store_ok"] and mine["till_store"] == mine["store_id"] == a["store_id"]
     assert mine["diag"]["status"] == "ok"
