@@ -63,7 +63,7 @@ class PrinterDriver(Driver):
 
     @classmethod
     def supported(cls, device: DeviceInfo) -> bool:
-        return device.kind == "printer" and str(device.options.get("driver", "")) in DRIVERS
+        return device.kind == cls.kind and str(device.options.get("driver", "")) in DRIVERS
 
     @classmethod
     def from_entry(
@@ -262,10 +262,6 @@ class DrawerDriver(PrinterDriver):
     def __init__(self, device: DeviceInfo, emit: EventSink | None = None) -> None:
         super().__init__(device, emit)
         self._detail = "not kicked yet"
-
-    @classmethod
-    def supported(cls, device: DeviceInfo) -> bool:
-        return device.kind == "drawer" and str(device.options.get("driver", "")) in DRIVERS
 
     def _drawer_ok(self) -> None:
         self._set(Status.OK, "last kick sent")

@@ -62,7 +62,7 @@ class SimulatedPrinter(PrinterDriver):
 
     @classmethod
     def supported(cls, device: DeviceInfo) -> bool:
-        return device.kind == "printer" and (
+        return device.kind == cls.kind and (
             device.interface == "simulated" or device.options.get("driver") == "simulated"
         )
 
@@ -170,9 +170,3 @@ class SimulatedDrawer(SimulatedPrinter):
     kind = "drawer"
     name = "simulated-drawer"
     default_drawer = "pin2"
-
-    @classmethod
-    def supported(cls, device: DeviceInfo) -> bool:
-        return device.kind == "drawer" and (
-            device.interface == "simulated" or device.options.get("driver") == "simulated"
-        )
