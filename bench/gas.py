@@ -96,14 +96,7 @@ def main() -> int:
             till = Account.create()
             fund(anvil, till.address)
             # the till's JoinStore consent (DESIGN §4), then addTill by the store owner
-            deadline = w3.eth.get_block("latest")["timestamp"] + 3600
-            sid = C.store_id("bench")
-            consent = proof.sign_digest(
-                till.key,
-                proof.join_store_digest(chain_id, mining.address, sid, till.address, deadline),
-            )
-            fn = mining.functions.addTill(sid, till.address, deadline, consent)
-            C.send(w3, admin, fn)
+            C.add_till_with_key(w3, admin, mining, "bench", bytes(till.key))
             seed = os.urandom(32)
             warm = make_batch(till.address, seed, 1, n)  # first batch: opens the till's state
             C.send(w3, till, mining.functions.commitBatch(1, proof.encode_records(warm)))
