@@ -2,8 +2,9 @@
 
 Whatever a scanner types, whatever a cashier enters as a payment reference: before it reaches a
 log line, the event stream or the database, codes that look like secrets are masked here. It
-lives in drivers/ (a leaf that imports nothing) because drivers never import posd, and both need
-it: the drivers for their own log lines, posd for events, rows and printed references.
+lives in drivers/ (importing only the scanners' GTIN check) because drivers never import posd,
+and both need it: the drivers for their own log lines, posd for events, rows and printed
+references.
 
 What is masked:
 
@@ -18,6 +19,8 @@ What is masked:
 from __future__ import annotations
 
 import re
+
+from .scanners.symbology import gtin_check_ok
 
 MASK = "<masked>"
 _TRACK = re.compile(r"(?:%[A-Za-z]?|;)?(?P<pan>\d{12,19})(?P<sep>[\^=])[^?\r\n]*\??", re.ASCII)
@@ -45,12 +48,6 @@ def mask_pan(pan: str) -> str:
     if len(pan) <= 10:
         return "*" * len(pan)
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
-
-
-def _gtin13_ok(code: str) -> bool:
-    body = code[:-1]
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == int(code[-1])
 
 
 def looks_like_pan(digits: str) -> bool:
@@ -91,13 +88,7 @@ def mask_secrets(text: str, *, barcode: bool = True) -> str:
     if not isinstance(text, str):
         text = str(text)
     stripped = text.strip()
-    if (
-        barcode
-        and len(stripped) == 13
-        and stripped.isascii()
-        and stripped.isdigit()
-        and _gtin13_ok(stripped)
-    ):
+    if barcode and len(stripped) == 13 and gtin_check_ok(stripped):
         return text
     text = _FRAGMENT.sub("#" + MASK, text)
     text = _TRACK.sub(lambda m: mask_pan(m["pan"]) + m["sep"] + "***", text)
