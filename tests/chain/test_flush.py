@@ -15,6 +15,7 @@ from helpers.flush_kit import (
     chain_config,
     deploy_chain,
     flusher,
+    join,
     make_till,
     queue_status,
     run_all,
@@ -88,12 +89,7 @@ def test_offline_then_online(tmp_path: Path) -> None:
     assert kit.states() == {"pending": 25}
     with Anvil(port=port) as anvil:
         chain = deploy_chain(anvil)
-        from posd.chain import contracts
-
-        contracts.add_till_with_key(
-            chain.w3, chain.admin, chain.mining, "Corner Shop", kit.keys.private_key
-        )
-        chain.rpc("anvil_setBalance", kit.till, hex(10**21))
+        join(chain, kit.keys)
         run_all(flusher(kit, chain), chain)
         assert_exactly_once(kit, chain, 25)
         assert link_status(kit.store)["state"] == "online"

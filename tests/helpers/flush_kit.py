@@ -91,11 +91,14 @@ def make_till(path: Path, chain: Chain | None, fast: bool = True) -> TillKit:
     catalog.upsert(DEMO_PRODUCTS)
     identity.bind_new(store, keys)
     if chain is not None:
-        contracts.add_till_with_key(
-            chain.w3, chain.admin, chain.mining, STORE_NAME, keys.private_key
-        )
-        chain.rpc("anvil_setBalance", keys.address, hex(10**21))
+        join(chain, keys)
     return TillKit(path, store, keys, Register(store, catalog, keys))
+
+
+def join(chain: Chain, keys: keyfile.TillKeys) -> None:
+    """The till joins STORE_NAME (its consent signed with its key) and gets ETH for gas."""
+    contracts.add_till_with_key(chain.w3, chain.admin, chain.mining, STORE_NAME, keys.private_key)
+    chain.rpc("anvil_setBalance", keys.address, hex(10**21))
 
 
 def chain_config(chain: Chain, **kw: Any) -> ChainConfig:

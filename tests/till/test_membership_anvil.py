@@ -13,7 +13,7 @@ import pytest
 from eth_account import Account
 from helpers.daemon_util import Client, make_daemon
 from helpers.escpos_parse import extract_text
-from helpers.flush_kit import STORE_NAME, deploy_chain
+from helpers.flush_kit import deploy_chain, join
 from helpers.wait import wait_for
 
 from posd.chain import contracts
@@ -51,8 +51,7 @@ def test_stake_pass_discount_receipt_proof_then_offline(tmp_path: Path) -> None:
             confirmations=1,
             flush_interval_s=1,
         )
-        contracts.add_till_with_key(w3, admin, mining, STORE_NAME, daemon.keys.private_key)
-        chain.rpc("anvil_setBalance", daemon.keys.address, hex(10**21))
+        join(chain, daemon.keys)
         port = daemon.start()
         api = Client(f"http://127.0.0.1:{port}", daemon.api_token)
         outbox = Outbox(daemon.store)
