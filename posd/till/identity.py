@@ -94,12 +94,12 @@ def ensure_bound(
             f"{store.path} belongs to till {known_till}, but the key file is till {keys.address}: "
             "restore that till's key file, or move the database aside to start this till afresh"
         )
-    if known_till == keys.address and marks.has(meta.NEXT_SEQ):  # reconcile reads H itself
+    high = mark.read()  # first, before the node is asked or anything written: a bad mark stops here
+    if known_till == keys.address and marks.has(meta.NEXT_SEQ):
         keys, _ = reconcile(
             store, keys, key_path, passphrase, mark, chain_next_seq(keys.address), currency
         )
         return keys, "ready"
-    high = mark.read()  # before the key file or the database is written: a bad mark stops here
     # The database does not know this till (lost or replaced): its seqs went somewhere.
     if marks.get(meta.PENDING_SEED_ID) != keys.fingerprint:
         keys = keyfile.add_seed(key_path, keys, passphrase, Sales(store).max_seed_id())
