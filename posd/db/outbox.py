@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from posd.db import meta
-from posd.db.sales import Sales
+from posd.db.sales import ADOPTED, FILLER, Sales
 from posd.db.store import Store
 from posd.errors import Conflict, NotFound
 
@@ -116,7 +116,7 @@ class Outbox:
         """Zero-amount proofs to the zero address (unclaimable, like a refund) and their rows,
         so the chain stays gap-free past seqs whose proofs were lost."""
         now = time.time()
-        Sales.insert_fillers(conn, till, seqs, now, currency)
+        Sales.insert_stubs(conn, till, FILLER, [(seq, 0, now) for seq in seqs], currency)
         conn.executemany(
             _INSERT_PROOF, [(seq, till, 0, at, ZERO_ADDRESS, now, now) for seq in seqs]
         )
@@ -478,7 +478,8 @@ def _write_adopted(store: Store, conn: sqlite3.Connection, till: str, lost: Sequ
             "moves past them once it has read nextSeq from the chain (at start or its next sale)"
         )
     now = time.time()
-    Sales.insert_adopted(conn, till, list(lost), Sales.last_currency(conn))
+    rows = [(seq, amount, at) for seq, amount, at, _ in lost]
+    Sales.insert_stubs(conn, till, ADOPTED, rows, Sales.last_currency(conn))
     conn.executemany(_INSERT_PROOF, [(s, till, a, t, c, now, now) for s, a, t, c in lost])
     latest = max(x[2] for x in lost)  # time never decreases along seq
     marks.set(meta.LAST_TIME, max(latest, marks.get(meta.LAST_TIME, conn)), conn)

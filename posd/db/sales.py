@@ -117,26 +117,20 @@ class Sales:
         )
 
     @staticmethod
-    def insert_fillers(
-        conn: sqlite3.Connection, till: str, seqs: list[int], at: float, currency: str
+    def insert_stubs(
+        conn: sqlite3.Connection,
+        till: str,
+        kind: str,
+        rows: list[tuple[int, int, float]],
+        currency: str,
     ) -> None:
-        """Rows for seqs the database lost: total 0, no lines, no claim seed (seed_id 0)."""
+        """Rows ``(seq, total, time)`` of kind FILLER or ADOPTED for seqs the database lost (a
+        filler's total is 0; an adopted record's is the chain's): paid in full, no lines, no
+        claim seed (seed_id 0)."""
         conn.executemany(
             "INSERT INTO sales(seq, till, started_at, completed_at, currency, total, paid, change, "
-            f"seed_id, kind) VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0, '{FILLER}')",
-            [(seq, till, at, at, currency) for seq in seqs],
-        )
-
-    @staticmethod
-    def insert_adopted(
-        conn: sqlite3.Connection, till: str, records: list[tuple[int, int, int, str]], currency: str
-    ) -> None:
-        """Rows for lost seqs rebuilt from the chain, ``(seq, amount, time, claim_address)``:
-        total as committed, no lines, no claim seed (seed_id 0)."""
-        conn.executemany(
-            "INSERT INTO sales(seq, till, started_at, completed_at, currency, total, paid, change, "
-            f"seed_id, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, '{ADOPTED}')",
-            [(seq, till, at, at, currency, amount, amount) for seq, amount, at, _ in records],
+            "seed_id, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
+            [(seq, till, at, at, currency, total, total, kind) for seq, total, at in rows],
         )
 
     @staticmethod
