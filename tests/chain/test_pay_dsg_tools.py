@@ -9,13 +9,13 @@ tools are read against it; the tests that share it only read it."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from eth_account import Account
+from helpers.chainfixtures import deploy_source
 from helpers.daemon_util import Client, pair_cookie, posd_cli
 from helpers.dsg_kit import PAYOUT, RATE, client, make_dsg_daemon, pay, start, wait_state
 from helpers.escpos_parse import FakePrinter, kicks
@@ -43,19 +43,8 @@ COLA = "5000112637922"  # 189
 def feeds(chain):
     """Two AggregatorV3-style feeds compiled from tests/contracts_src/PriceFeed.vy: 8 and 18
     decimals (Chainlink's fiat feeds use 8)."""
-    out = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "vyper"), "-f", "abi,bytecode", str(FEED_SRC)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    abi, bytecode = json.loads(out[0]), out[1].strip()
-    factory = chain.w3.eth.contract(abi=abi, bytecode=bytecode)
-    made = {}
-    for digits in (8, 18):
-        receipt = contracts.send(chain.w3, chain.admin, factory.constructor(digits))
-        made[digits] = chain.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
-    return made
+    source = FEED_SRC.read_text()
+    return {digits: deploy_source(chain.w3, chain.admin, source, digits) for digits in (8, 18)}
 
 
 def set_price(chain, feed, answer: int, age_s: int = 0) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from eth_account import Account
+from helpers.chainfixtures import deploy_source
 from web3 import Web3
 
 from posd.app.simulate import Simulation, read_settings, write_settings
@@ -218,16 +219,9 @@ def transferFrom(src: address, to: address, amount: uint256):
 
 
 def test_deposit_profit_resets_a_short_allowance_for_usdt_style_tokens(node):
-    import vyper
-
     admin = Account.from_key(DEV_KEYS[0])
     w3 = Web3(Web3.HTTPProvider(node.url))
-    out = vyper.compile_code(USDT_LIKE, output_formats=["abi", "bytecode"])
-    factory = w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
-    usdt = w3.eth.contract(
-        address=contracts.send(w3, admin, factory.constructor())["contractAddress"],
-        abi=out["abi"],
-    )
+    usdt = deploy_source(w3, admin, USDT_LIKE)
     dsg = contracts.deploy_test_stable(w3, admin)  # the staked token: any ERC-20 will do here
     staking = contracts.deploy_staking(w3, admin, dsg.address, usdt.address)
     contracts.send(w3, admin, usdt.functions.mint(admin.address, 10**12))

@@ -1,5 +1,6 @@
 """Shared helpers for the contract tests: titanoboa deployments of the Vyper sources and a small
-world (admin, store, tills with keys, claim seeds) that tests drive."""
+world (admin, store, tills with keys, claim seeds) that tests drive; ``deploy_source`` puts a
+test-only Vyper contract on a real node."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import boa
 from eth_account import Account
 
 from posd import proof
-from posd.chain.contracts import store_id
+from posd.chain.contracts import send, store_id
 from posd.proof.claimcode import address_of, claim_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +44,16 @@ def deploy(max_supply: int = MAX_SUPPLY, *, at: str | None = None):
     mining = mining_deployer().deploy(blueprint.address, max_supply, **kwargs)
     token = token_deployer().at(mining.token())
     return token, mining
+
+
+def deploy_source(w3, sender, source: str, *args):
+    """Compile Vyper ``source`` in process and deploy it with ``args`` on ``w3``'s node."""
+    import vyper
+
+    out = vyper.compile_code(source, output_formats=["abi", "bytecode"])
+    factory = w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
+    address = send(w3, sender, factory.constructor(*args))["contractAddress"]
+    return w3.eth.contract(address=address, abi=out["abi"])
 
 
 def chain_id() -> int:
