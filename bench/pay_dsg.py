@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from helpers.dsg_kit import client, make_dsg_daemon, pay, shopper_with_dsg  # noqa: E402
+from helpers.dsg_kit import client, make_dsg_daemon, pay, shopper_with_dsg, start  # noqa: E402
 from helpers.flush_kit import deploy_chain  # noqa: E402
 
 from posd.chain.devchain import Anvil  # noqa: E402
@@ -45,11 +45,9 @@ def main() -> None:
         from_tx, from_confirm = [], []
         try:
             for _ in range(args.rounds):
-                assert c.post("/api/scan", {"code": "4006381333931"})[0] == 200
-                status, body = c.post("/api/sale/pay", {"tender": "dsg"})
-                assert status == 202, body
-                pid = body["payment"]["id"]
-                pay(chain, shopper, body["payment"]["amount_wei"])
+                payment = start(c, "4006381333931")
+                pid = payment["id"]
+                pay(chain, shopper, payment["amount_wei"])
                 t_tx = time.monotonic()
                 chain.mine(1)  # [chain] confirmations = 2: this block confirms it
                 t_confirm = time.monotonic()
@@ -62,8 +60,7 @@ def main() -> None:
                 from_tx.append(done - t_tx)
                 from_confirm.append(done - t_confirm)
             # idle: one payment open, nothing happens on chain
-            assert c.post("/api/scan", {"code": "4006381333931"})[0] == 200
-            assert c.post("/api/sale/pay", {"tender": "dsg"})[0] == 202
+            start(c, "4006381333931")
             time.sleep(1.0)
             cpu0, wall0 = time.process_time(), time.monotonic()
             time.sleep(args.idle_seconds)
