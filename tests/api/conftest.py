@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers.daemon_util import Client, make_daemon
+from helpers.daemon_util import Client, make_daemon, pair_cookie
 
 from posd.app.daemon import Daemon
 
@@ -23,6 +23,10 @@ class Api:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def paired(self, scope: str) -> Client:
+        """A page's client: a session cookie of ``scope``, paired through GET /pair; no token."""
+        return Client(self.base, None, pair_cookie(self.daemon.config.db_path, self.base, scope))
 
 
 @pytest.fixture

@@ -6,25 +6,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers.daemon_util import Client, make_daemon
+from helpers.daemon_util import Client, posd_cli
+from helpers.wait import wait_for
 
 
-@pytest.fixture
-def api(tmp_path: Path):
-    daemon = make_daemon(
-        tmp_path, [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
-    )
-    port = daemon.start()
-    yield (
-        daemon,
-        Client(f"http://127.0.0.1:{port}", daemon.api_token),
-        Client(f"http://127.0.0.1:{port}", None),
-    )
-    daemon.stop()
-
-
-def test_mutating_routes_need_the_token(api) -> None:
-    _, _, anon = api
+def test_mutating_routes_need_the_token(running) -> None:
+    anon = running.anon
     for path in (
         "/api/scan",
         "/api/sale/pay",
@@ -54,17 +41,30 @@ def test_mutating_routes_need_the_token(api) -> None:
         ("/api/sale/void-line", b'{"line": "x"}', "bad_field"),
         ("/api/sales/abc/refund", b"", "bad_seq"),
         ("/api/scan", b"\xff\xfe", "bad_json"),
+        # bounds where integers and strings enter (issue 8, finding #7; test_inputs.py)
+        ("/api/scan", b'{"code": "4006381333931", "qty": 100000000000000000000}', "bad_qty"),
+        ("/api/scan", b'{"code": "4006381333931", "qty": 1e3}', "bad_field"),
+        ("/api/scan", b'{"code": "4006381333931", "qty": true}', "bad_field"),
+        ("/api/scan", b'{"code": "4006381333931", "qty": NaN}', "bad_field"),
+        ("/api/scan", b'{"code": "' + b"4" * 257 + b'"}', "too_long"),
+        ("/api/scan", b'{"code": "\\ud800"}', "bad_field"),
+        ("/api/scan", b'{"code": "40063\\u00008"}', "bad_field"),
+        ("/api/scan", b"[" * 30_000 + b"]" * 30_000, "bad_json"),
+        ("/api/scan", b'{"code": ' + b"9" * 5000 + b"}", "bad_json"),
+        ("/api/sale/void-line", b'{"line": 100000000000000000000}', "out_of_range"),
+        ("/api/sale/void-line", b'{"line": -1}', "out_of_range"),
+        ("/api/sale/cancel", b'"text"', "bad_json"),
     ],
 )
-def test_bad_input_is_400_with_a_code(api, path: str, raw: bytes, code: str) -> None:
-    _, client, _ = api
+def test_bad_input_is_400_with_a_code(running, path: str, raw: bytes, code: str) -> None:
+    client = running.client
     status, body = client.post(path, raw=raw)
     assert status == 400, body
     assert body["error"]["code"] == code and body["error"]["message"]
 
 
-def test_not_found_and_conflicts(api) -> None:
-    daemon, client, _ = api
+def test_not_found_and_conflicts(running) -> None:
+    client = running.client
     status, body = client.post("/api/scan", {"code": "4000000000006"})
     assert (status, body["error"]["code"]) == (404, "unknown_product")
     assert client.post("/api/sale/void-line", {"line": 3})[0] == 404
@@ -77,8 +77,8 @@ def test_not_found_and_conflicts(api) -> None:
     assert client.get("/api/nothing-here")[0] == 404
 
 
-def test_sale_void_cancel_pay_refund(api) -> None:
-    daemon, client, _ = api
+def test_sale_void_cancel_pay_refund(running) -> None:
+    daemon, client = running.daemon, running.client
     client.post("/api/scan", {"code": "4006381333931", "qty": 2})
     client.post("/api/scan", {"code": "5000112637922"})
     status, sale = client.post("/api/sale/void-line", {"line": 0})
@@ -106,8 +106,8 @@ def test_sale_void_cancel_pay_refund(api) -> None:
     assert 'posd_proofs{state="sending"} 1.0' in metrics and "posd_sales_total 1.0" in metrics
 
 
-def test_status_lists_devices_and_no_secrets(api) -> None:
-    daemon, client, anon = api
+def test_status_lists_devices_and_no_secrets(running) -> None:
+    daemon, client, anon = running.daemon, running.client, running.anon
     client.post("/api/scan", {"code": "4006381333931"})
     _, done = client.post("/api/sale/pay", {"tender": "cash", "amount": 200})
     status, body = anon.get("/api/status")
@@ -119,35 +119,18 @@ def test_status_lists_devices_and_no_secrets(api) -> None:
     assert daemon.keys.claim_seed.hex() not in text
 
 
-def test_catalog_import_while_running_takes_effect_without_restart(api, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-    import time
-
-    daemon, client, _ = api
+def test_catalog_import_while_running_takes_effect_without_restart(running, tmp_path: Path) -> None:
+    daemon, client = running.daemon, running.client
     assert client.post("/api/scan", {"code": "4000000000006"})[0] == 404  # cached as unknown
     csv = tmp_path / "new.csv"
     csv.write_text("barcode,name,price_minor,tax_rate\n4000000000006,New thing,999,19\n")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "posd.cli.main",
-            "--state-dir",
-            str(daemon.state_dir),
-            "catalog",
-            "import",
-            str(csv),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = posd_cli("--state-dir", str(daemon.state_dir), "catalog", "import", str(csv), timeout=60)
     assert r.returncode == 0, r.stderr
-    deadline = time.monotonic() + 3
-    while (
-        status := client.post("/api/scan", {"code": "4000000000006"})[0]
-    ) == 404 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    status = wait_for(
+        lambda: (got := client.post("/api/scan", {"code": "4000000000006"})[0]) != 404 and got,
+        3,
+        "the imported product",
+        0.1,
+    )
     assert status == 200
     assert daemon.register.sale.lines[-1].name == "New thing"

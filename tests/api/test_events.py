@@ -13,7 +13,7 @@ import json
 import socket
 import time
 
-from helpers.daemon_util import Client, make_daemon, pair_cookie
+from helpers.daemon_util import make_daemon, pair_cookie
 
 from posd.api.events import MAX_SUBSCRIBERS, EventStream
 
@@ -131,7 +131,7 @@ def test_streams_end_when_the_till_stops(running) -> None:
             break
     sock.close()
     assert time.monotonic() < deadline, "the stream stayed open after the till stopped"
-    assert Client(running.base, running.daemon.api_token).get("/api/events")[0] == 503
+    assert running.client.get("/api/events")[0] == 503
 
 
 def test_stop_ends_the_streams_and_the_api_before_the_till_closes(tmp_path) -> None:

@@ -9,17 +9,18 @@ itself, against anvil: tests/till/test_membership_anvil.py.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from helpers.daemon_util import Client, make_daemon
 from helpers.escpos_parse import extract_text
-from helpers.http_stub import serve_post
+from helpers.http_stub import TierNode, serve_post
+from helpers.wait import wait_for
 
 from posd.app.daemon import Daemon
 from posd.db.outbox import Outbox
@@ -31,21 +32,6 @@ CHAIN_ID = 31337
 KEY = b"\x22" * 32
 
 
-def _node(tier: int):
-    def answer(body: bytes) -> tuple[int, bytes]:
-        req = json.loads(body)
-        call = req["params"][0] if req.get("params") else {}
-        if req["method"] == "eth_call" and str(call.get("to", "")).lower() == STAKING.lower():
-            out = {"result": "0x" + tier.to_bytes(32, "big").hex()}
-        elif req["method"] == "eth_chainId":
-            out = {"result": hex(CHAIN_ID)}
-        else:
-            out = {"error": {"code": -32601, "message": "not this node"}}
-        return 200, json.dumps({"jsonrpc": "2.0", "id": req.get("id"), **out}).encode()
-
-    return answer
-
-
 @dataclass
 class Till:
     daemon: Daemon
@@ -53,25 +39,28 @@ class Till:
     printer: Path
 
 
-@pytest.fixture
-def till(tmp_path: Path) -> Iterator[Till]:
-    with serve_post(_node(2)) as url:
+@contextmanager
+def _running(tmp_path: Path, node: TierNode, scanner: bool) -> Iterator[Till]:
+    """A daemon whose [chain] node is ``node`` on a loopback port (and a simulated scanner)."""
+    with serve_post(node.answer) as url:
         printer = tmp_path / "printer"
+        devices = [{"kind": "printer", "driver": "simulated", "dir": str(printer)}]
+        if scanner:
+            devices.append({"kind": "scanner", "driver": "simulated"})
         daemon = make_daemon(
-            tmp_path,
-            [
-                {"kind": "printer", "driver": "simulated", "dir": str(printer)},
-                {"kind": "scanner", "driver": "simulated"},
-            ],
-            rpc_url=url,
-            staking_address=STAKING,
-            chain_id=CHAIN_ID,
+            tmp_path, devices, rpc_url=url, staking_address=STAKING, chain_id=CHAIN_ID
         )
         port = daemon.start()
         try:
             yield Till(daemon, Client(f"http://127.0.0.1:{port}", daemon.api_token), printer)
         finally:
             daemon.stop()
+
+
+@pytest.fixture
+def till(tmp_path: Path) -> Iterator[Till]:
+    with _running(tmp_path, TierNode(CHAIN_ID, tier=2, staking=STAKING), scanner=True) as t:
+        yield t
 
 
 def _pass(ahead: int = 300, chain_id: int = CHAIN_ID, key: bytes = KEY) -> str:
@@ -108,9 +97,7 @@ def test_member_pass_gives_the_tier_discount_and_reaches_proof_and_receipt(
     proof = Outbox(till.daemon.store).get(paid["seq"])
     assert proof.amount == price_a + price_b - sum(expected)  # the proof: after the discount
     receipt = till.printer / "receipts" / f"{paid['seq']}.bin"
-    deadline = time.monotonic() + 20
-    while not receipt.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(receipt.exists, 20, "the printed receipt")
     printed = extract_text(receipt.read_bytes(), "TM-T88III")
     assert "Member tier 2 (5% off)" in printed
     assert f"-€{sum(expected) // 100}.{sum(expected) % 100:02d}" in printed
@@ -182,44 +169,13 @@ def test_pass_through_the_scan_route_and_the_scanner(till: Till) -> None:
 
 
 # -- a pass is burnt only by the sale that takes it -------------------------------------------------
-@dataclass
-class SlowNode:
-    """``tierOf`` answers after ``delay`` s (the till reads it outside its lock); ``empty``: the
-    address holds no contract (eth_call answers ``0x``, as a node does for an account)."""
-
-    tier: int = 2
-    delay: float = 0.0
-    empty: bool = False
-
-    def answer(self, body: bytes) -> tuple[int, bytes]:
-        req = json.loads(body)
-        if req["method"] == "eth_chainId":
-            out = {"result": hex(CHAIN_ID)}
-        elif req["method"] == "eth_call":
-            time.sleep(self.delay)
-            out = {"result": "0x" if self.empty else "0x" + self.tier.to_bytes(32, "big").hex()}
-        else:
-            out = {"error": {"code": -32601, "message": "not this node"}}
-        return 200, json.dumps({"jsonrpc": "2.0", "id": req.get("id"), **out}).encode()
-
-
 @pytest.fixture
-def slow_till(tmp_path: Path) -> Iterator[tuple[Till, SlowNode]]:
-    node = SlowNode()
-    with serve_post(node.answer) as url:
-        printer = tmp_path / "printer"
-        daemon = make_daemon(
-            tmp_path,
-            [{"kind": "printer", "driver": "simulated", "dir": str(printer)}],
-            rpc_url=url,
-            staking_address=STAKING,
-            chain_id=CHAIN_ID,
-        )
-        port = daemon.start()
-        try:
-            yield Till(daemon, Client(f"http://127.0.0.1:{port}", daemon.api_token), printer), node
-        finally:
-            daemon.stop()
+def slow_till(tmp_path: Path) -> Iterator[tuple[Till, TierNode]]:
+    """The node answers any eth_call; a test sets its ``delay`` (the till reads the tier outside
+    its lock) or ``empty`` (no contract at the staking address)."""
+    node = TierNode(CHAIN_ID)
+    with _running(tmp_path, node, scanner=False) as t:
+        yield t, node
 
 
 def test_a_pass_refused_after_the_tier_read_is_not_burnt(slow_till) -> None:

@@ -4,7 +4,6 @@ a refused pass shows a clear banner. The node is a loopback JSON-RPC server answ
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -12,38 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.daemon_util import make_daemon
-from helpers.http_stub import serve_post
+from helpers.browser import launch, open_page
+from helpers.daemon_util import make_daemon, pair_link
+from helpers.http_stub import TierNode, serve_post
 
-from posd.api.app import pair_url
-from posd.db.sessions import Sessions
 from posd.proof.memberpass import MemberPass
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 STAKING = "0x5a5A5a5a5A5a5a5a5a5A5a5A5A5a5a5A5A5A5A5A"
 CHAIN_ID = 31337
 
 
-def _node(body: bytes) -> tuple[int, bytes]:
-    req = json.loads(body)
-    if req["method"] == "eth_call":
-        out: dict[str, Any] = {"result": "0x" + (3).to_bytes(32, "big").hex()}
-    elif req["method"] == "eth_chainId":
-        out = {"result": hex(CHAIN_ID)}
-    else:
-        out = {"error": {"code": -32601, "message": "not this node"}}
-    return 200, json.dumps({"jsonrpc": "2.0", "id": req.get("id"), **out}).encode()
-
-
 @pytest.fixture
 def cashier(tmp_path: Path) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium missing (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with serve_post(_node) as url:
+    with serve_post(TierNode(CHAIN_ID, tier=3).answer) as url:
         daemon = make_daemon(
             tmp_path,
             [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}],
@@ -51,22 +33,13 @@ def cashier(tmp_path: Path) -> Iterator[Any]:
             staking_address=STAKING,
             chain_id=CHAIN_ID,
         )
-        port = daemon.start()
+        daemon.start()
         try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-                )
-                try:
-                    page = browser.new_page(viewport={"width": 800, "height": 480})
-                    page.set_default_timeout(10_000)
-                    errors: list[str] = []
-                    page.on("pageerror", lambda exc: errors.append(str(exc)))
-                    page.goto(pair_url(port, Sessions(daemon.store).new_code("cashier").code))
-                    yield page
-                    assert not errors, f"JavaScript errors on the page: {errors}"
-                finally:
-                    browser.close()
+            with launch() as browser:
+                page = open_page(browser, (800, 480), 10_000)
+                page.goto(pair_link(daemon, "cashier"))
+                yield page
+                assert not page.js_errors, f"JavaScript errors on the page: {page.js_errors}"
         finally:
             daemon.stop()
 

@@ -9,7 +9,6 @@ every route but status refusing a caller without auth.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -129,8 +128,6 @@ def test_schemathesis_finds_no_server_error_on_a_running_simulated_till(tmp_path
     finally:
         stop(proc)
         err = proc.stderr.read() if proc.stderr else ""
-        if report_dir := tmp_path / "report":
-            shutil.rmtree(report_dir, ignore_errors=True)
+        shutil.rmtree(tmp_path / "report", ignore_errors=True)
     assert "internal error on" not in err, err[-4000:]
     assert "Traceback" not in err, err[-4000:]
-    assert json.dumps(lines)  # the lines were read (keeps the failure message readable)

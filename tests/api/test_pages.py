@@ -17,60 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.daemon_util import http_json, make_daemon
-
-from posd.app.daemon import Daemon
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 10_000
-
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium missing (apt-get install -y chromium)"
-)
+from helpers.browser import launch, open_page
+from helpers.daemon_util import pair_link
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def till(tmp_path: Path) -> Iterator[tuple[Daemon, str]]:
-    """A bound till with the demo catalog, a simulated printer and the API on a free port."""
-    daemon = make_daemon(
-        tmp_path, [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
-    )
-    port = daemon.start()
-    try:
-        yield daemon, f"http://127.0.0.1:{port}"
-    finally:
-        daemon.stop()
-
-
-@pytest.fixture
-def page(till: tuple[Daemon, str]) -> Iterator[Any]:
+def page(running: Any) -> Iterator[Any]:
     """A fresh 800x480 page (the Pi touchscreen) in a headless system Chromium."""
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium missing (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright  # a dev dependency: missing is a failure
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 800, "height": 480})
-            pg = context.new_page()
-            pg.set_default_timeout(TIMEOUT_MS)
-            errors: list[str] = []
-            pg.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield pg
-            assert not errors, f"JavaScript errors on the page: {errors}"
-        finally:
-            browser.close()
+    with launch() as browser:
+        pg = open_page(browser, (800, 480), 10_000)
+        yield pg
+        assert not pg.js_errors, f"JavaScript errors on the page: {pg.js_errors}"
 
 
 def get_text(url: str) -> tuple[str, str]:
@@ -78,16 +37,8 @@ def get_text(url: str) -> tuple[str, str]:
         return resp.read().decode(), resp.headers.get("set-cookie", "")
 
 
-def pair(daemon: Daemon, base: str, scope: str) -> str:
-    """A pairing URL, as `posd pair --scope SCOPE` prints it."""
-    from posd.api.app import pair_url
-    from posd.db.sessions import Sessions
-
-    return pair_url(int(base.rsplit(":", 1)[1]), Sessions(daemon.store).new_code(scope).code)
-
-
-def test_unpaired_pages_get_no_token_and_no_cookie(till: tuple[Daemon, str]) -> None:
-    daemon, base = till
+def test_unpaired_pages_get_no_token_and_no_cookie(running: Any) -> None:
+    daemon, base = running.daemon, running.base
     for path in ("/", "/tech", "/display"):
         try:
             get_text(base + path)
@@ -96,19 +47,16 @@ def test_unpaired_pages_get_no_token_and_no_cookie(till: tuple[Daemon, str]) -> 
             html = err.read().decode()
             assert err.code == 401 and "posd pair" in html and daemon.api_token not in html
             assert err.headers.get("set-cookie") is None
-    status, answer = http_json("POST", base + "/api/scan", {"code": "4006381333931", "qty": 1})
+    status, answer = running.anon.post("/api/scan", {"code": "4006381333931", "qty": 1})
     assert status == 401
     assert answer["error"]["code"] == "unauthorized"
 
 
-@needs_chromium
-def test_pairing_in_the_browser_sets_a_strict_httponly_cookie(
-    till: tuple[Daemon, str], page: Any
-) -> None:
+def test_pairing_in_the_browser_sets_a_strict_httponly_cookie(running: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
-    daemon, base = till
-    page.goto(pair(daemon, base, "cashier"))
+    daemon, base = running.daemon, running.base
+    page.goto(pair_link(daemon, "cashier"))
     assert page.url == base + "/"
     expect(page.locator("#link")).to_have_text("live")
     (cookie,) = page.context.cookies()
@@ -118,12 +66,11 @@ def test_pairing_in_the_browser_sets_a_strict_httponly_cookie(
     assert daemon.api_token not in page.content()
 
 
-@needs_chromium
-def test_cashier_sells_and_never_shows_claim_url(till: tuple[Daemon, str], page: Any) -> None:
+def test_cashier_sells_and_never_shows_claim_url(running: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
-    daemon, base = till
-    page.goto(pair(daemon, base, "cashier"))
+    daemon = running.daemon
+    page.goto(pair_link(daemon, "cashier"))
     expect(page.locator("#link")).to_have_text("live")
     # the cookie is HttpOnly: page scripts cannot read the token
     assert daemon.api_token not in page.evaluate("document.cookie")
@@ -196,12 +143,11 @@ def test_cashier_sells_and_never_shows_claim_url(till: tuple[Daemon, str], page:
     assert [r[0] for r in copies] == ["printed"]
 
 
-@needs_chromium
-def test_tech_page_shows_devices_queues_and_events(till: tuple[Daemon, str], page: Any) -> None:
+def test_tech_page_shows_devices_queues_and_events(running: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
-    daemon, base = till
-    page.goto(pair(daemon, base, "tech"))
+    daemon, base = running.daemon, running.base
+    page.goto(pair_link(daemon, "tech"))
     assert page.url == base + "/tech"
     devices = page.locator("#devices tr")
     expect(devices.filter(has_text="printer")).to_have_count(1)
@@ -213,10 +159,8 @@ def test_tech_page_shows_devices_queues_and_events(till: tuple[Daemon, str], pag
     expect(page.locator("#stream-state")).to_have_text("live")
 
     token = daemon.api_token
-    assert http_json("POST", base + "/api/scan", {"code": "4006381333931"}, token)[0] == 200
-    status, done = http_json(
-        "POST", base + "/api/sale/pay", {"tender": "cash", "amount": 200}, token
-    )
+    assert running.client.post("/api/scan", {"code": "4006381333931"})[0] == 200
+    status, done = running.client.post("/api/sale/pay", {"tender": "cash", "amount": 200})
     assert status == 200 and done["seq"] == 1
 
     expect(page.locator("#events")).to_contain_text("sale_completed")
@@ -227,18 +171,15 @@ def test_tech_page_shows_devices_queues_and_events(till: tuple[Daemon, str], pag
     assert token not in page.content()
 
 
-@needs_chromium
-def test_display_shows_the_cart_read_only(till: tuple[Daemon, str], page: Any) -> None:
+def test_display_shows_the_cart_read_only(running: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
-    daemon, base = till
-    page.goto(pair(daemon, base, "display"))
+    daemon, base = running.daemon, running.base
+    page.goto(pair_link(daemon, "display"))
     assert page.url == base + "/display"
     expect(page.locator("#empty")).to_be_visible()
     token = daemon.api_token
-    assert (
-        http_json("POST", base + "/api/scan", {"code": "4006381333931", "qty": 2}, token)[0] == 200
-    )
+    assert running.client.post("/api/scan", {"code": "4006381333931", "qty": 2})[0] == 200
     expect(page.locator("#lines tr")).to_have_count(1)
     expect(page.locator("#total")).to_have_text("€2.58")
     # the display's session may read, never sell
@@ -250,9 +191,7 @@ def test_display_shows_the_cart_read_only(till: tuple[Daemon, str], page: Any) -
         }"""
     )
     assert answer == 403
-    status, done = http_json(
-        "POST", base + "/api/sale/pay", {"tender": "cash", "amount": 300}, token
-    )
+    status, done = running.client.post("/api/sale/pay", {"tender": "cash", "amount": 300})
     assert status == 200
     expect(page.locator("#thanks")).to_be_visible()
     expect(page.locator("#thanks")).to_contain_text("€0.42")
@@ -260,13 +199,12 @@ def test_display_shows_the_cart_read_only(till: tuple[Daemon, str], page: Any) -
     assert fragment not in page.content() and token not in page.content()
 
 
-@needs_chromium
-def test_cashier_screenshot_at_800x480(till: tuple[Daemon, str], page: Any, tmp_path: Path) -> None:
+def test_cashier_screenshot_at_800x480(running: Any, page: Any, tmp_path: Path) -> None:
     """The cashier page after pairing, as the Pi touchscreen shows it (kept for a human look)."""
     from playwright.sync_api import expect
 
-    daemon, base = till
-    page.goto(pair(daemon, base, "cashier"))
+    daemon = running.daemon
+    page.goto(pair_link(daemon, "cashier"))
     expect(page.locator("#link")).to_have_text("live")
     code = page.get_by_label("Barcode")
     for barcode in ("4006381333931", "5000112637922"):

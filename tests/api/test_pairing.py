@@ -15,20 +15,24 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from helpers.daemon_util import ROOT, Client, open_pair_url, pair_cookie, posd_cli, provision
+from helpers.daemon_util import (
+    ROOT,
+    Client,
+    open_pair_url,
+    pair_code,
+    pair_cookie,
+    posd_cli,
+    provision,
+)
 
 from posd.api.app import pair_url
+from posd.chain.devchain import free_port
 from posd.config import settings as configmod
-from posd.db.sessions import MAX_FAILURES, Sessions
-from posd.db.store import Store
+from posd.db.sessions import MAX_FAILURES
 
 
 def _new_code(running, scope: str = "cashier", ttl: float = 300) -> str:
-    store = Store(running.daemon.config.db_path)
-    try:
-        return Sessions(store).new_code(scope, ttl).code
-    finally:
-        store.close()
+    return pair_code(running.daemon.config.db_path, scope, ttl)
 
 
 def test_a_code_swaps_once_for_a_strict_httponly_session(running) -> None:
@@ -82,12 +86,6 @@ def test_pairing_from_another_site_is_refused(running) -> None:
     assert open_pair_url(pair_url(running.port, code))[0] == 303  # the code was not spent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_port_free(port: int) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -107,7 +105,7 @@ def _till_config(tmp_path: Path) -> Path:
     path = tmp_path / "posd.toml"
     data = {
         "till": {"state_dir": str(state)},
-        "api": {"port": _free_port()},
+        "api": {"port": free_port()},
         "device": [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}],
     }
     path.write_text(tomli_w.dumps(data))

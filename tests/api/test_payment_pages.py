@@ -20,15 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.browser import CHROMIUM, launch
+from helpers.browser import open_page as new_page
 from helpers.daemon_util import Client, posd_cli, start_simulate, stop
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
 TIMEOUT_MS = 20_000
 PAYOUT_KEY = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"  # dev #5
 SHOPPER_KEY = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97"  # dev #8
@@ -72,21 +67,12 @@ class Till:
         return erc20_contract(self.w3, self.token).functions.balanceOf(address).call()
 
     def pay(self, amount_wei: int) -> str:
-        """The shopper's wallet: a DSG transfer to the payout address, as the QR asks."""
-        from posd.chain.contracts import erc20_contract
+        """The shopper's wallet: a DSG transfer to the payout address, as the QR asks (a reverted
+        transfer raises)."""
+        from posd.chain.contracts import erc20_contract, send
 
-        token = erc20_contract(self.w3, self.token)
-        tx = token.functions.transfer(self.payout, amount_wei).build_transaction(
-            {
-                "from": self.shopper.address,
-                "nonce": self.w3.eth.get_transaction_count(self.shopper.address),
-                "chainId": self.w3.eth.chain_id,
-            }
-        )
-        signed = self.shopper.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        assert self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["status"] == 1
-        return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+        call = erc20_contract(self.w3, self.token).functions.transfer(self.payout, amount_wei)
+        return send(self.w3, self.shopper, call, timeout=30)["transactionHash"].to_0x_hex()
 
     def payment(self, pid: str) -> dict[str, Any]:
         status, body = self.api.get(f"/api/payments/{pid}")
@@ -137,22 +123,12 @@ def _shopper_claims_dsg(t: Till) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launch() as b:
+        yield b
 
 
 def open_page(browser: Any, url: str, size: tuple[int, int]) -> Any:
-    page = browser.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
+    page = new_page(browser, size, TIMEOUT_MS)
     page.goto(url)
     return page
 

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers.daemon_util import pair_cookie
 from PIL import Image, ImageDraw
 
 from posd.api import qr
@@ -76,8 +75,6 @@ def test_the_route_404_400_and_scopes(running) -> None:
     for bad in ("x" * 65, "a%20b", "pay_123", "pay_0000000000000000%23frag"):
         status, body = running.client.get(f"/api/payments/{bad}/qr.svg")
         assert status == 400 and body["error"]["code"] == "bad_payment_id", bad
-    display = type(running.client)(
-        running.base, None, pair_cookie(running.daemon.config.db_path, running.base, "display")
-    )
+    display = running.paired("display")
     status, body = display.get(f"/api/payments/{UNKNOWN}/qr.svg")
     assert status == 404  # the display's session may read it (and learns nothing more)

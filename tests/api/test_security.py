@@ -12,7 +12,7 @@ import json
 import socket
 
 import pytest
-from helpers.daemon_util import Client, pair_cookie
+from helpers.daemon_util import Client
 
 SCAN = {"code": "4006381333931", "qty": 1}
 ROUTES_NEEDING_AUTH = [
@@ -159,10 +159,7 @@ def test_no_unauthenticated_request_receives_the_token(running) -> None:
 
 
 def test_scopes_display_reads_cashier_sells_tech_refunds(running) -> None:
-    db = running.daemon.config.db_path
-    display = Client(running.base, None, pair_cookie(db, running.base, "display"))
-    cashier = Client(running.base, None, pair_cookie(db, running.base, "cashier"))
-    tech = Client(running.base, None, pair_cookie(db, running.base, "tech"))
+    display, cashier, tech = (running.paired(s) for s in ("display", "cashier", "tech"))
 
     assert display.get("/api/sale")[0] == 200
     status, body = display.post("/api/scan", SCAN)
@@ -205,9 +202,7 @@ def test_only_the_paying_caller_gets_the_claim_url(running, caplog) -> None:
     import logging
 
     caplog.set_level(logging.DEBUG)
-    db = running.daemon.config.db_path
-    cashier = Client(running.base, None, pair_cookie(db, running.base, "cashier"))
-    display = Client(running.base, None, pair_cookie(db, running.base, "display"))
+    cashier, display = running.paired("cashier"), running.paired("display")
     cashier.post("/api/scan", SCAN)
     status, done = cashier.post("/api/sale/pay", {"tender": "cash", "amount": 500})
     assert status == 200 and "#" in done["claim_url"]

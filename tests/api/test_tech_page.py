@@ -10,26 +10,18 @@ log's last events on load, before anything new happens.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.daemon_util import Client, make_daemon
+from helpers.browser import launch, open_page
+from helpers.daemon_util import Client, make_daemon, pair_link
 from helpers.escpos_parse import FakePrinter, extract_qr_data, extract_text
+from helpers.wait import wait_for
 
 from posd.app.daemon import Daemon
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PAN = "4111111111111111"
 
 pytestmark = pytest.mark.browser
@@ -56,35 +48,10 @@ def till(tmp_path: Path) -> Iterator[tuple[Daemon, str, FakePrinter]]:
 
 @pytest.fixture
 def page(till) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium missing (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            pg = browser.new_context(viewport={"width": 1024, "height": 900}).new_page()
-            pg.set_default_timeout(10_000)
-            errors: list[str] = []
-            pg.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield pg
-            assert not errors, f"JavaScript errors on the page: {errors}"
-        finally:
-            browser.close()
-
-
-def _pair(daemon: Daemon, base: str) -> str:
-    from posd.api.app import pair_url
-    from posd.db.sessions import Sessions
-
-    return pair_url(int(base.rsplit(":", 1)[1]), Sessions(daemon.store).new_code("tech").code)
-
-
-def _wait(cond, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+    with launch() as browser:
+        pg = open_page(browser, (1024, 900), 10_000)
+        yield pg
+        assert not pg.js_errors, f"JavaScript errors on the page: {pg.js_errors}"
 
 
 def test_tech_page_tools(till, page) -> None:
@@ -99,9 +66,9 @@ def test_tech_page_tools(till, page) -> None:
     assert client.post(f"/api/sales/{done['seq']}/refund", {})[0] == 200
     assert client.post("/api/scan", {"code": "5000112637922"})[0] == 200
     assert client.post("/api/sale/cancel", {})[0] == 200
-    _wait(lambda: any(b"\x1dV" in j for j in printer.jobs))  # the receipt printed
+    wait_for(lambda: any(b"\x1dV" in j for j in printer.jobs))  # the receipt printed
 
-    page.goto(_pair(daemon, base))
+    page.goto(pair_link(daemon, "tech"))
     assert page.url == base + "/tech"
     events = page.locator("#events")
     # the last events from the log and the bus are there at once, before anything new happens
@@ -123,7 +90,7 @@ def test_tech_page_tools(till, page) -> None:
     jobs = len(printer.jobs)
     page.click("#test-print")
     expect(page.locator("#test-print-result")).to_contain_text(f"printer:127.0.0.1:{printer.port}")
-    _wait(lambda: any(b"TEST PRINT" in j for j in printer.jobs[jobs:]))
+    wait_for(lambda: any(b"TEST PRINT" in j for j in printer.jobs[jobs:]))
     printed = b"".join(printer.jobs[jobs:])
     assert "TEST PRINT" in extract_text(printed) and daemon.keys.address in extract_text(printed)
     assert extract_qr_data(printed) == [daemon.keys.address]
@@ -147,7 +114,7 @@ def test_tech_page_tools(till, page) -> None:
     jobs = len(printer.jobs)
     page.click("#drawer-test")
     expect(page.locator("#drawer-result")).to_contain_text("opened")
-    _wait(lambda: any(b"\x1bp\x00" in j for j in printer.jobs[jobs:]))
+    wait_for(lambda: any(b"\x1bp\x00" in j for j in printer.jobs[jobs:]))
 
 
 def test_tech_routes_need_the_tech_scope_and_check_input(till) -> None:
@@ -186,12 +153,9 @@ def test_each_page_opens_one_event_stream_for_all_its_blocks(till, page) -> None
     of the browser's six connections, and every block still gets its events."""
     from playwright.sync_api import expect
 
-    from posd.api.app import pair_url
-    from posd.db.sessions import Sessions
-
     daemon, base, _ = till
     streams = _streams(page)
-    page.goto(_pair(daemon, base))
+    page.goto(pair_link(daemon, "tech"))
     expect(page.locator("#stream-state")).to_have_text("live")
     daemon.devices.simulated("scanner").inject("4001686301265")
     expect(page.locator("#scanner-test")).to_contain_text("4001686301265")  # tech-tools block
@@ -201,8 +165,7 @@ def test_each_page_opens_one_event_stream_for_all_its_blocks(till, page) -> None
 
     cashier = page.context.new_page()
     streams = _streams(cashier)
-    port = int(base.rsplit(":", 1)[1])
-    cashier.goto(pair_url(port, Sessions(daemon.store).new_code("cashier").code))
+    cashier.goto(pair_link(daemon, "cashier"))
     expect(cashier.locator("#link")).to_have_text("live")
     daemon.devices.simulated("scanner").inject("5000112637922")
     expect(cashier.locator("#lines tr")).to_have_count(2)  # both scans: the cart block is live

@@ -5,35 +5,25 @@ the gateway)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
 import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from helpers.daemon_util import http_json, start_simulate
+from helpers.browser import CHROMIUM, launch, open_page
+from helpers.daemon_util import Client, posd_cli, start_simulate, stop
+from helpers.wait import wait_for
+
+from posd.proof.claimcode import ClaimPayload
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIM = ROOT / "claim"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(os.environ.get("POSD_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "claim"
 PHONE = {"width": 360, "height": 640}
 
@@ -62,38 +52,6 @@ def rpc_result(url: str, method: str, params: list[Any] | None = None) -> Any:
     return answer["result"]
 
 
-def decode_claim_url(url: str) -> dict[str, Any]:
-    """The §5 payload of a claim URL (test side, to know till and seq)."""
-    frag = urlsplit(url).fragment
-    raw = base64.urlsafe_b64decode(frag + "=" * (-len(frag) % 4))
-    assert len(raw) == 102 and raw[0] == 1
-    return {
-        "chain_id": int.from_bytes(raw[1:9], "big"),
-        "mining": "0x" + raw[9:29].hex(),
-        "till": "0x" + raw[29:49].hex(),
-        "seq": int.from_bytes(raw[49:57], "big"),
-        "amount": int.from_bytes(raw[57:63], "big"),
-        "currency": raw[63:66].decode(),
-        "time": int.from_bytes(raw[66:70], "big"),
-        "key": raw[70:],
-    }
-
-
-def encode_claim_url(base: str, p: dict[str, Any]) -> str:
-    raw = (
-        b"\x01"
-        + p["chain_id"].to_bytes(8, "big")
-        + bytes.fromhex(p["mining"][2:])
-        + bytes.fromhex(p["till"][2:])
-        + p["seq"].to_bytes(8, "big")
-        + p["amount"].to_bytes(6, "big")
-        + p["currency"].encode()
-        + p["time"].to_bytes(4, "big")
-        + p["key"]
-    )
-    return f"{base}#{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}"
-
-
 def balance_of(rpc_url: str, token: str, who: str) -> int:
     data = "0x70a08231" + who[2:].lower().rjust(64, "0")
     return int(rpc_result(rpc_url, "eth_call", [{"to": token, "data": data}, "latest"]), 16)
@@ -120,41 +78,43 @@ class Sim:
     def rpc(self) -> str:
         return self.lines["rpc"]
 
+    @property
+    def client(self) -> Client:
+        """The till API with the bearer token."""
+        return Client(self.api, self.lines["token"])
+
     def sell(self, code: str = "4006381333931", qty: int = 2) -> str:
         """A cash sale through the till API; its claim URL."""
-        token = self.lines["token"]
-        status, body = http_json("POST", f"{self.api}/api/scan", {"code": code, "qty": qty}, token)
+        status, body = self.client.post("/api/scan", {"code": code, "qty": qty})
         assert status == 200, body
-        status, body = http_json(
-            "POST", f"{self.api}/api/sale/pay", {"tender": "cash", "amount": 100_000}, token
-        )
+        status, body = self.client.post("/api/sale/pay", {"tender": "cash", "amount": 100_000})
         assert status == 200 and body.get("claim_url"), body
         return body["claim_url"]
 
     def flush(self) -> None:
         """`posd flush`: the backlog goes to the chain now (the daemon's own timer is a day)."""
-        proc = subprocess.run(
-            [sys.executable, "-m", "posd.cli.main", "--state-dir", str(self.state), "flush"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=120,
-        )
+        proc = posd_cli("--state-dir", str(self.state), "flush", timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
     def receipt(self, till: str, seq: int) -> dict[str, Any]:
-        status, body = http_json("GET", f"{self.gateway}/api/receipts/{till}/{seq}")
+        status, body = Client(self.gateway, None).get(f"/api/receipts/{till}/{seq}")
         assert status == 200, body
         return body
 
     def wait_receipt(self, till: str, seq: int, state: str, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            body = self.receipt(till, seq)
-            if body["state"] == state or time.monotonic() > deadline:
-                assert body["state"] == state, body
-                return body
-            time.sleep(0.5)
+        return wait_for(
+            lambda: (body := self.receipt(till, seq))["state"] == state and body,
+            timeout,
+            what=f"receipt {till}/{seq} to be {state}",
+            every=0.5,
+        )
+
+    def claimable(self, code: str, qty: int) -> tuple[str, ClaimPayload, dict[str, Any]]:
+        """A cash sale flushed until its receipt is claimable: its URL, payload and status."""
+        claim_url = self.sell(code, qty)
+        p = ClaimPayload.from_url(claim_url)
+        self.flush()
+        return claim_url, p, self.wait_receipt(p.till, p.seq, "claimable")
 
 
 @pytest.fixture(scope="module")
@@ -169,12 +129,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
         assert "gateway" in lines, f"posd run --simulate printed no gateway: line: {lines}"
         yield Sim(proc, state, lines, settings)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 class TestWallet:
@@ -283,14 +238,8 @@ PROVIDER_SHIM = """
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail("/usr/bin/chromium missing (apt-get install -y chromium; scripts/setup.sh)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launch() as b:
+        yield b
 
 
 @dataclass
@@ -329,17 +278,15 @@ class Phone:
 
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Phone]:
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    phone = Phone(page, [], [])
+    size = (PHONE["width"], PHONE["height"])
+    page = open_page(browser, size, 15_000, device_scale_factor=2, is_mobile=True)
+    phone = Phone(page, [], page.js_errors)
     page.on("request", lambda r: phone.requests.append(r.url))
-    page.on("pageerror", lambda exc: phone.errors.append(str(exc)))
     try:
         yield phone
         assert not phone.errors, f"JavaScript errors on the page: {phone.errors}"
     finally:
-        context.close()
+        page.context.close()
 
 
 def with_wallet(phone: Phone, wallet: TestWallet) -> None:
@@ -356,9 +303,6 @@ def kit() -> Any:
     return SimpleNamespace(
         rpc=rpc,
         rpc_result=rpc_result,
-        http_json=http_json,
-        decode_claim_url=decode_claim_url,
-        encode_claim_url=encode_claim_url,
         balance_of=balance_of,
         TestWallet=TestWallet,
         with_wallet=with_wallet,

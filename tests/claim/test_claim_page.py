@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from eth_account import Account
+from helpers.wait import wait_for
+
+from posd.proof.claimcode import ClaimPayload
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
 
@@ -35,22 +38,22 @@ def test_claim_through_the_gateway(sim: Any, phone: Any, kit: Any) -> None:
     from playwright.sync_api import expect
 
     claim_url = sim.sell()
-    p = kit.decode_claim_url(claim_url)
+    p = ClaimPayload.from_url(claim_url)
     frag = open_receipt(phone, sim, claim_url)
     # the till's flusher waits a day in this fixture: the receipt is not on chain yet
     phone.wait_state("pending")
     text = phone.page.inner_text("[data-testid=state]")
     assert "the shop has not sent this receipt yet; it waits since" in text
     assert "come back later" in text
-    assert phone.page.inner_text("#r-seq") == str(p["seq"])
+    assert phone.page.inner_text("#r-seq") == str(p.seq)
     assert phone.page.inner_text("#r-currency") == "EUR"
     assert re.search(r"2[.,]58", phone.page.inner_text("#r-amount")), "258 minor units of EUR"
-    assert phone.page.inner_text("#r-till").lower() == p["till"]
+    assert phone.page.inner_text("#r-till").lower() == p.till.lower()
     phone.shot("1-pending")
     sim.flush()
     # no reload: the page re-checks by itself (every ~10 s)
     phone.wait_state("claimable", timeout_ms=25_000)
-    status = sim.receipt(p["till"], p["seq"])
+    status = sim.receipt(p.till, p.seq)
     reward = int(status["reward"])
     assert reward > 0
     expect(phone.page.locator("[data-testid=reward]")).to_contain_text("DSG")
@@ -74,10 +77,10 @@ def test_claim_through_the_gateway(sim: Any, phone: Any, kit: Any) -> None:
     assert mined["status"] == "0x1"  # the gateway's transaction, shown to the shopper
     phone.shot("3-claimed")
     assert kit.balance_of(sim.rpc, token, recipient) == reward
-    assert sim.receipt(p["till"], p["seq"])["recipient"].lower() == recipient.lower()
+    assert sim.receipt(p.till, p.seq)["recipient"].lower() == recipient.lower()
     # nothing but the gateway's origin; the fragment (claim key) never in any URL or body
     assert phone.foreign_requests(sim.gateway) == []
-    assert not [u for u in phone.requests if frag in u or p["key"].hex() in u]
+    assert not [u for u in phone.requests if frag in u or p.claim_key.hex() in u]
     # a second visit of the same QR: already claimed, nothing to sign
     phone.page.goto("about:blank")
     open_receipt(phone, sim, claim_url)
@@ -90,10 +93,7 @@ def test_claim_through_the_gateway(sim: Any, phone: Any, kit: Any) -> None:
 
 def test_claim_post_carries_no_key(sim: Any, phone: Any, kit: Any) -> None:
     """The POST body holds till, seq, recipient and a signature: never the key or the fragment."""
-    claim_url = sim.sell("5000112637922", 1)
-    p = kit.decode_claim_url(claim_url)
-    sim.flush()
-    sim.wait_receipt(p["till"], p["seq"], "claimable")
+    claim_url, p, _ = sim.claimable("5000112637922", 1)
     bodies: list[str] = []
     phone.page.on(
         "request", lambda r: bodies.append(r.post_data or "") if r.method == "POST" else None
@@ -105,7 +105,7 @@ def test_claim_post_carries_no_key(sim: Any, phone: Any, kit: Any) -> None:
     phone.wait_state("claimed", timeout_ms=60_000)
     assert len(bodies) == 1
     assert set(json.loads(bodies[0])) == {"till", "seq", "recipient", "signature"}
-    assert frag not in bodies[0] and p["key"].hex() not in bodies[0].lower()
+    assert frag not in bodies[0] and p.claim_key.hex() not in bodies[0].lower()
 
 
 @pytest.mark.parametrize(
@@ -129,14 +129,14 @@ def test_invalid_qr(sim: Any, phone: Any, name: str, fragment: str, words: str) 
 
 
 def test_wrong_version_and_wrong_network(sim: Any, phone: Any, kit: Any) -> None:
-    good = kit.decode_claim_url(sim.sell())
-    v2 = kit.encode_claim_url(f"{sim.gateway}/c", good).replace("#AQ", "#Ag", 1)
+    good = ClaimPayload.from_url(sim.sell())
+    v2 = good.url(f"{sim.gateway}/c").replace("#AQ", "#Ag", 1)
     phone.page.goto(v2)
     phone.wait_state("invalid")
     assert "version 2" in phone.page.inner_text("[data-testid=state]")
-    other_chain = dict(good, chain_id=1)
+    other_chain = replace(good, chain_id=1)
     phone.page.goto("about:blank")
-    phone.page.goto(kit.encode_claim_url(f"{sim.gateway}/c", other_chain))
+    phone.page.goto(other_chain.url(f"{sim.gateway}/c"))
     phone.wait_state("wrong-network")
     text = phone.page.inner_text("[data-testid=state]")
     assert "chain 1" in text and "31337" in text
@@ -145,9 +145,9 @@ def test_wrong_version_and_wrong_network(sim: Any, phone: Any, kit: Any) -> None
 
 def test_pending_receipt_rechecks_by_itself(sim: Any, phone: Any, kit: Any) -> None:
     """A seq far past the till's nextSeq stays pending; the page asks again every ~10 s."""
-    p = kit.decode_claim_url(sim.sell())
-    far = dict(p, seq=p["seq"] + 10_000, key=bytes(31) + b"\x07")
-    phone.page.goto(kit.encode_claim_url(f"{sim.gateway}/c", far))
+    p = ClaimPayload.from_url(sim.sell())
+    far = replace(p, seq=p.seq + 10_000, claim_key=bytes(31) + b"\x07")
+    phone.page.goto(far.url(f"{sim.gateway}/c"))
     phone.wait_state("pending")
     lookups = lambda: [u for u in phone.requests if "/api/receipts/" in u]  # noqa: E731
     assert len(lookups()) == 1
@@ -157,10 +157,8 @@ def test_pending_receipt_rechecks_by_itself(sim: Any, phone: Any, kit: Any) -> N
 
 
 def test_recipient_is_checked_before_anything_is_sent(sim: Any, phone: Any, kit: Any) -> None:
-    p = kit.decode_claim_url(sim.sell())
-    sim.flush()
-    sim.wait_receipt(p["till"], p["seq"], "claimable")
-    open_receipt(phone, sim, kit.encode_claim_url(f"{sim.gateway}/c", p))
+    _, p, _ = sim.claimable("4006381333931", 2)
+    open_receipt(phone, sim, p.url(f"{sim.gateway}/c"))
     phone.wait_state("claimable")
     good = Account.create().address
     # flipping the case of one letter of a checksummed address always breaks its checksum
@@ -188,10 +186,8 @@ def test_recipient_is_checked_before_anything_is_sent(sim: Any, phone: Any, kit:
 def test_wallet_pays_the_gas(sim: Any, phone: Any, kit: Any) -> None:
     wallet = kit.TestWallet(sim.rpc)
     kit.with_wallet(phone, wallet)
-    p = kit.decode_claim_url(sim.sell("3017620422003", 1))
-    sim.flush()
-    status = sim.wait_receipt(p["till"], p["seq"], "claimable")
-    claim_url = kit.encode_claim_url(f"{sim.gateway}/c", p)
+    _, p, status = sim.claimable("3017620422003", 1)
+    claim_url = p.url(f"{sim.gateway}/c")
     phone.page.goto(claim_url)
     phone.wait_state("claimable")
     phone.page.click("[data-testid=connect]")
@@ -216,13 +212,11 @@ def test_wallet_pays_the_gas(sim: Any, phone: Any, kit: Any) -> None:
 def test_refunded_receipt(sim: Any, phone: Any, kit: Any) -> None:
     """A sale refunded before the flush is committed with amount 0: nothing to claim."""
     claim_url = sim.sell("5000112637922", 1)
-    p = kit.decode_claim_url(claim_url)
-    status, body = kit.http_json(
-        "POST", f"{sim.api}/api/sales/{p['seq']}/refund", {}, sim.lines["token"]
-    )
+    p = ClaimPayload.from_url(claim_url)
+    status, body = sim.client.post(f"/api/sales/{p.seq}/refund", {})
     assert status == 200, body
     sim.flush()
-    sim.wait_receipt(p["till"], p["seq"], "refunded")
+    sim.wait_receipt(p.till, p.seq, "refunded")
     open_receipt(phone, sim, claim_url)
     phone.wait_state("refunded")
     assert "refunded" in phone.page.inner_text("[data-testid=state]")
@@ -233,10 +227,7 @@ def test_refunded_receipt(sim: Any, phone: Any, kit: Any) -> None:
 def test_lost_connection_shows_error_with_retry(sim: Any, phone: Any, kit: Any) -> None:
     """The phone loses its connection as it sends the claim: `error` says what to do, and Retry
     brings the receipt back (nothing was claimed)."""
-    claim_url = sim.sell("4001686301265", 1)
-    p = kit.decode_claim_url(claim_url)
-    sim.flush()
-    sim.wait_receipt(p["till"], p["seq"], "claimable")
+    claim_url, p, _ = sim.claimable("4001686301265", 1)
     open_receipt(phone, sim, claim_url)
     phone.wait_state("claimable")
     phone.page.route("**/api/claims", lambda route: route.abort("internetdisconnected"))
@@ -248,7 +239,7 @@ def test_lost_connection_shows_error_with_retry(sim: Any, phone: Any, kit: Any) 
     phone.page.unroute("**/api/claims")
     phone.page.get_by_role("button", name="Retry").click()
     phone.wait_state("claimable")
-    assert sim.receipt(p["till"], p["seq"])["state"] == "claimable"
+    assert sim.receipt(p.till, p.seq)["state"] == "claimable"
 
 
 def test_a_claim_that_failed_on_chain_shows_error_then_claims(
@@ -260,10 +251,7 @@ def test_a_claim_that_failed_on_chain_shows_error_then_claims(
 
     from posd.chain.devchain import DEV_KEYS
 
-    claim_url = sim.sell("4001686301265", 1)
-    p = kit.decode_claim_url(claim_url)
-    sim.flush()
-    sim.wait_receipt(p["till"], p["seq"], "claimable")
+    claim_url, p, _ = sim.claimable("4001686301265", 1)
     open_receipt(phone, sim, claim_url)
     phone.wait_state("claimable")
     admin = Account.from_key(DEV_KEYS[0]).address
@@ -282,10 +270,9 @@ def test_a_claim_that_failed_on_chain_shows_error_then_claims(
     try:
         phone.page.fill("[data-testid=recipient]", recipient)
         phone.page.click("[data-testid=claim]")
-        deadline = time.monotonic() + 30
-        while "relay" not in sim.receipt(p["till"], p["seq"]):  # the claim is in the pool
-            assert time.monotonic() < deadline, "the gateway never took the claim"
-            time.sleep(0.2)
+        wait_for(  # the claim is in the pool
+            lambda: "relay" in sim.receipt(p.till, p.seq), 30, "the gateway to take the claim", 0.2
+        )
         admin_call("pause()")
         kit.rpc_result(sim.rpc, "evm_mine")
     finally:
@@ -298,7 +285,7 @@ def test_a_claim_that_failed_on_chain_shows_error_then_claims(
         phone.shot("12-failed-on-chain")
     finally:
         admin_call("unpause()")
-    assert sim.receipt(p["till"], p["seq"])["state"] == "claimable"
+    assert sim.receipt(p.till, p.seq)["state"] == "claimable"
     phone.page.get_by_role("button", name="Try again").click()
     phone.wait_state("claimable")
     phone.page.fill("[data-testid=recipient]", recipient)

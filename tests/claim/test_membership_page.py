@@ -7,28 +7,22 @@ than a minute is left)."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.daemon_util import Client
 from web3 import Web3
 
+from posd.chain.contracts import erc20_contract, staking_contract
 from posd.proof import memberpass
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
 
-ROOT = Path(__file__).resolve().parents[2]
 DSG = 10**18
 USD = 10**6
 ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's first dev account: the deployer
-
-
-def contract(w3: Web3, name: str, address: str) -> Any:
-    abi = json.loads((ROOT / "contracts" / "build" / f"{name}.json").read_text())["abi"]
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
 
 
 def admin_tx(w3: Web3, fn: Any) -> None:
@@ -48,11 +42,11 @@ def test_membership_view(sim: Any, phone: Any, kit: Any) -> None:
     staking_address = sim.settings.get("staking_address")
     assert staking_address, "posd run --simulate recorded no staking_address in simulate.json"
     w3 = Web3(Web3.HTTPProvider(sim.rpc))
-    staking = contract(w3, "DSGStaking", staking_address)
-    stable = contract(w3, "TestStable", sim.settings["profit_token_address"])
+    staking = staking_contract(w3, staking_address)
+    stable = erc20_contract(w3, sim.settings["profit_token_address"])
     assert staking.functions.profitToken().call() == stable.address
     admin_tx(w3, staking.functions.setTierThresholds([1 * DSG, 5 * DSG, 1000 * DSG]))
-    status, config = kit.http_json("GET", f"{sim.gateway}/api/config")
+    status, config = Client(sim.gateway, None).get("/api/config")
     assert status == 200 and config["staking"].lower() == staking_address.lower()
 
     wallet = kit.TestWallet(sim.rpc)
@@ -68,11 +62,10 @@ def test_membership_view(sim: Any, phone: Any, kit: Any) -> None:
     phone.shot("m0-no-receipt")
 
     # DSG for the wallet: a receipt claimed through the gateway to the connected wallet
-    p = kit.decode_claim_url(sim.sell("4006381333931", 10))
-    sim.flush()
-    reward = int(sim.wait_receipt(p["till"], p["seq"], "claimable")["reward"])
+    _, p, status = sim.claimable("4006381333931", 10)
+    reward = int(status["reward"])
     assert reward >= 6 * DSG
-    phone.page.goto(kit.encode_claim_url(f"{sim.gateway}/c", p))
+    phone.page.goto(p.url(f"{sim.gateway}/c"))
     phone.wait_state("claimable")
     phone.page.click("[data-testid=connect]")
     member = phone.page.locator("[data-testid=member]")
@@ -139,7 +132,7 @@ def test_membership_view(sim: Any, phone: Any, kit: Any) -> None:
     assert time.time() < checked.valid_until <= time.time() + 600
     expect(phone.page.locator("[data-testid=pass-qr]")).to_be_visible()
     phone.shot("m3-pass")
-    pay_member_price(sim, kit.http_json, text, wallet.address, staked_tier=2)
+    pay_member_price(sim, text, wallet.address, staked_tier=2)
 
     # with less than a minute left the page asks the wallet once for a fresh pass
     phone.page.clock.fast_forward(int((checked.valid_until - time.time() - 50) * 1000))
@@ -151,9 +144,7 @@ def test_membership_view(sim: Any, phone: Any, kit: Any) -> None:
     assert phone.foreign_requests(sim.gateway) == []
 
 
-def pay_member_price(
-    sim: Any, http_json: Any, pass_text: str, member: str, staked_tier: int
-) -> None:
+def pay_member_price(sim: Any, pass_text: str, member: str, staked_tier: int) -> None:
     """The issue's "done when", joined: the pass TEXT the page shows goes to the same
     `--simulate` till (`POST /api/sale/member`), which reads the wallet's tier from the staking
     contract and takes the store's discount for it off the sale; the completed sale's proof
@@ -161,12 +152,10 @@ def pay_member_price(
     import sqlite3
     from decimal import ROUND_HALF_UP, Decimal
 
-    token = sim.lines["token"]
-    status, sale = http_json(
-        "POST", f"{sim.api}/api/scan", {"code": "4006381333931", "qty": 3}, token
-    )
+    till = sim.client
+    status, sale = till.post("/api/scan", {"code": "4006381333931", "qty": 3})
     assert status == 200, sale
-    status, sale = http_json("POST", f"{sim.api}/api/sale/member", {"pass": pass_text}, token)
+    status, sale = till.post("/api/sale/member", {"pass": pass_text})
     assert status == 200, sale
     m = sale["member"]
     assert m["address"].lower() == member.lower()
@@ -178,9 +167,7 @@ def pay_member_price(
     discount = int((Decimal(gross) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     assert gross == 3 * 129 and line["member_discount"] == discount > 0
     assert sale["total"] == gross - discount and m["discount"] == discount
-    status, paid = http_json(
-        "POST", f"{sim.api}/api/sale/pay", {"tender": "cash", "amount": sale["total"]}, token
-    )
+    status, paid = till.post("/api/sale/pay", {"tender": "cash", "amount": sale["total"]})
     assert status == 200 and paid["complete"] and paid["total"] == gross - discount, paid
     db = sqlite3.connect(f"file:{sim.state / 'posd.db'}?mode=ro", uri=True)
     try:
@@ -189,7 +176,7 @@ def pay_member_price(
         db.close()
     assert amount == gross - discount  # the proof: the member price, not the list price
     # the same pass again at this till: used
-    http_json("POST", f"{sim.api}/api/scan", {"code": "4006381333931"}, token)
-    status, body = http_json("POST", f"{sim.api}/api/sale/member", {"pass": pass_text}, token)
+    till.post("/api/scan", {"code": "4006381333931"})
+    status, body = till.post("/api/sale/member", {"pass": pass_text})
     assert (status, body["error"]["code"]) == (409, "pass_used"), body
-    assert http_json("POST", f"{sim.api}/api/sale/cancel", {}, token)[0] == 200
+    assert till.post("/api/sale/cancel", {})[0] == 200

@@ -4,7 +4,6 @@ read-only commands that start fast because they load no heavy library (DESIGN §
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,24 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.daemon_util import posd_cli
 
 from posd.config import keyfile
 from posd.db.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("web3", "eth_account", "escpos", "PIL", "starlette", "uvicorn", "apscheduler")
-
-
-def posd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("POSD_CONFIG", "POSD_STATE_DIR")}
-    return subprocess.run(
-        [sys.executable, "-m", "posd.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**clean, **(env or {})},
-        timeout=120,
-    )
 
 
 @pytest.fixture
@@ -72,7 +60,7 @@ def test_global_options_before_or_after_the_command(till, tmp_path, spelling) ->
     config, state = till
     other = tmp_path / "other"
     args = [a.format(config=config, state=state, other=other) for a in spelling]
-    effective = _effective(posd(*args))
+    effective = _effective(posd_cli(*args))
     assert effective["state_dir"] == str(other)
     assert effective["db"] == str(other / "posd.db")
 
@@ -80,18 +68,18 @@ def test_global_options_before_or_after_the_command(till, tmp_path, spelling) ->
 def test_env_vars_still_work_and_a_flag_beats_them(till, tmp_path) -> None:
     config, state = till
     env = {"POSD_CONFIG": str(config), "POSD_STATE_DIR": str(tmp_path / "env")}
-    assert _effective(posd("config", "show", "--json", env=env))["state_dir"] == str(
+    assert _effective(posd_cli("config", "show", "--json", env=env))["state_dir"] == str(
         tmp_path / "env"
     )
-    flagged = posd("config", "show", "--json", "--state-dir", str(state), env=env)
+    flagged = posd_cli("config", "show", "--json", "--state-dir", str(state), env=env)
     assert _effective(flagged)["state_dir"] == str(state)
 
 
 def test_config_check_with_config_after_the_command(till, tmp_path) -> None:
     config, _state = till
-    ok = posd("config", "check", "--config", str(config))
+    ok = posd_cli("config", "check", "--config", str(config))
     assert ok.returncode == 0 and ok.stdout.strip() == "ok", ok.stderr
-    missing = posd("config", "check", "--config", str(tmp_path / "nope.toml"))
+    missing = posd_cli("config", "check", "--config", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "nope.toml: no such config file" in missing.stdout
 
 
@@ -103,7 +91,7 @@ def test_group_subcommand_takes_options_after_its_name(till, tmp_path) -> None:
         + '[chain]\nrpc_url = "http://127.0.0.1:9"\n'
         + 'mining_address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"\n'
     )
-    r = posd("chain", "status", "--config", str(config), "--state-dir", str(state), "--json")
+    r = posd_cli("chain", "status", "--config", str(config), "--state-dir", str(state), "--json")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Error: http://127.0.0.1:9: cannot read the chain" in r.stderr
     assert "No such option" not in r.stderr and "Traceback" not in r.stderr
@@ -112,19 +100,19 @@ def test_group_subcommand_takes_options_after_its_name(till, tmp_path) -> None:
 def test_errors_are_mapped_once_without_traceback(till, tmp_path) -> None:
     config, _state = till
     # a PosdError (ConfigError, exit 2) from the posd commands: "error: <message>"
-    r = posd("config", "show", "--config", str(tmp_path / "nope.toml"))
+    r = posd_cli("config", "show", "--config", str(tmp_path / "nope.toml"))
     assert (r.returncode, r.stderr) == (
         2,
         f"error: {tmp_path / 'nope.toml'}: no such config file\n",
     )
     # a key file others can read (KeyFileError, exit 2)
     (config.parent / "state" / "till.key").chmod(0o644)
-    r = posd("receipt", "1", "--png", str(tmp_path / "r.png"), "--config", str(config))
+    r = posd_cli("receipt", "1", "--png", str(tmp_path / "r.png"), "--config", str(config))
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "chmod 600" in r.stderr
     # the store owner's chain tools keep click's style ("Error: …", exit 1)
     keystore = tmp_path / "admin.json"
     keystore.write_text("{}")
-    r = posd(
+    r = posd_cli(
         "chain", "deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(keystore),
         "--passphrase-env", "POSD_TEST_UNSET_PASSPHRASE",
     )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -31,14 +32,18 @@ def make_daemon(state: Path, devices: list[dict[str, Any]], **chain: Any) -> Dae
     return Daemon(cfg, simulate=False)
 
 
-def provision(cfg: configmod.Config) -> None:
-    """What `posd init` leaves in ``cfg``'s state dir: a new till key, bound, and the demo catalog."""
+def provision(
+    cfg: configmod.Config, passphrase: str | None = None, *, fast_kdf: bool = False
+) -> keyfile.TillKeys:
+    """What `posd init` leaves in ``cfg``'s state dir: a new till key (encrypted with
+    ``passphrase`` if given), bound, and the demo catalog. Returns the keys."""
     keys = keyfile.generate()
-    keyfile.save(cfg.key_file, keys)
+    keyfile.save(cfg.key_file, keys, passphrase, fast_kdf=fast_kdf)
     store = Store(cfg.db_path)
     identity.bind_new(store, keys)
     Catalog(store).upsert(DEMO_PRODUCTS)
     store.close()
+    return keys
 
 
 class Client:
@@ -101,16 +106,30 @@ def open_pair_url(url: str) -> tuple[int, dict[str, str]]:
         return err.code, {k.lower(): v for k, v in err.headers.items()}
 
 
-def pair_cookie(store_path: Path, base: str, scope: str = "cashier") -> str:
-    """Pair through the real route: a code in the till database, swapped at GET /pair."""
-    from posd.api.app import pair_url
+def pair_code(store_path: Path, scope: str = "cashier", ttl: float = 300) -> str:
+    """A new single-use pairing code in the till database, as `posd pair` makes one."""
     from posd.db.sessions import Sessions
 
     store = Store(store_path)
     try:
-        code = Sessions(store).new_code(scope).code
+        return Sessions(store).new_code(scope, ttl).code
     finally:
         store.close()
+
+
+def pair_link(daemon: Daemon, scope: str = "cashier") -> str:
+    """A running daemon's pairing URL, as `posd pair --scope SCOPE` prints it."""
+    from posd.api.app import pair_url
+    from posd.db.sessions import Sessions
+
+    return pair_url(daemon.server.port, Sessions(daemon.store).new_code(scope).code)
+
+
+def pair_cookie(store_path: Path, base: str, scope: str = "cashier") -> str:
+    """Pair through the real route: a code in the till database, swapped at GET /pair."""
+    from posd.api.app import pair_url
+
+    code = pair_code(store_path, scope)
     status, headers = open_pair_url(pair_url(int(base.rsplit(":", 1)[1]), code))
     assert status == 303, (status, headers)
     return headers["set-cookie"].split(";", 1)[0]
@@ -119,13 +138,18 @@ def pair_cookie(store_path: Path, base: str, scope: str = "cashier") -> str:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def posd_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the `posd` command in a subprocess, as a store owner or technician would."""
+def posd_cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the `posd` command in a subprocess, as a store owner or technician would: the
+    caller's POSD_CONFIG / POSD_STATE_DIR are dropped (a test names its till), ``env`` is added."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("POSD_CONFIG", "POSD_STATE_DIR")}
     return subprocess.run(
         [sys.executable, "-m", "posd.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**clean, **(env or {})},
         timeout=timeout,
     )
 
@@ -133,13 +157,17 @@ def posd_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 def start_simulate(
     state: Path, *args: str, timeout: float = 90
 ) -> tuple[subprocess.Popen, dict[str, str]]:
-    """`posd run --simulate [ARGS]` until it prints `ready`; the process and its key: value lines.
+    """`posd run --simulate [ARGS]` until it prints `ready`; the process and its key: value lines."""
+    return start_posd("--state-dir", str(state), "run", "--simulate", *args, timeout=timeout)
+
+
+def start_posd(*argv: str, timeout: float = 90) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`posd ARGV` until it prints `ready`; the process and its key: value lines, in order.
 
     On a failure to start, the process is terminated and its stderr's tail is in the error.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "posd.cli.main", "--state-dir", str(state), "run", "--simulate"]
-        + list(args),
+        [sys.executable, "-m", "posd.cli.main", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -151,7 +179,7 @@ def start_simulate(
         while "ready" not in lines and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
-                raise AssertionError(f"posd run --simulate ended: {proc.stderr.read()[-3000:]}")
+                raise AssertionError(f"posd {' '.join(argv)} ended: {proc.stderr.read()[-3000:]}")
             key, _, value = line.strip().partition(": ")
             lines[key] = value
         assert "ready" in lines, f"no ready line within {timeout:.0f} s"
@@ -159,21 +187,6 @@ def start_simulate(
         proc.terminate()
         raise
     return proc, lines
-
-
-def http_json(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    """One JSON call to any loopback URL (the till API, the gateway): (status, parsed body)."""
-    req = urllib.request.Request(
-        url, data=None if body is None else json.dumps(body).encode(), method=method
-    )
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
