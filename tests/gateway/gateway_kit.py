@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from helpers.wait import wait_for as _wait_for
 from web3 import Web3
 
 from posd import proof
@@ -83,6 +83,12 @@ class World:
             "recipient": recipient,
             "signature": "0x" + sig.hex(),
         }
+
+    def claimed_logs(self) -> list[Any]:
+        """The chain's Claimed events of this world's till, oldest first."""
+        return self.mining.events.Claimed().get_logs(
+            argument_filters={"till": self.till.address}, from_block=0
+        )
 
     def is_claimed(self, seq: int) -> bool:
         return self.mining.functions.isClaimed(self.till.address, seq).call()
@@ -157,6 +163,13 @@ def http(
     except ValueError:
         decoded = payload.decode(errors="replace")
     return status, decoded, {k.lower(): v for k, v in hdrs.items()}
+
+
+def receipt(gw: RunningGateway, world: World, seq: int) -> dict:
+    """GET /api/receipts/<till>/<seq> of ``world``'s till on ``gw``; it must answer 200."""
+    status, body, _ = http("GET", f"{gw.url}/api/receipts/{world.till.address}/{seq}")
+    assert status == 200, body
+    return body
 
 
 def post_many(url: str, bodies: list[dict]) -> list[tuple[int, Any]]:
@@ -238,9 +251,6 @@ def read_until_closed(sock: socket.socket) -> bytes:
         data += chunk
 
 
-def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    """Poll ``predicate`` every 0.1 s until it holds; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
+    """helpers.wait.wait_for at the gateway tests' pace: every 0.1 s, 20 s unless told."""
+    return _wait_for(predicate, timeout, every=0.1)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from eth_account import Account
-from gateway_kit import RATE, RunningGateway, World, http, wait_for
+from gateway_kit import RATE, RunningGateway, World, http, receipt, wait_for
 from web3.exceptions import TransactionNotFound
 
 from posd.chain.devchain import Anvil
@@ -24,17 +24,8 @@ def world():
         yield w
 
 
-def state_of(gw: RunningGateway, world: World, seq: int) -> dict:
-    status, body, _ = http("GET", f"{gw.url}/api/receipts/{world.till.address}/{seq}")
-    assert status == 200, body
-    return body
-
-
 def claimed_events(world: World, seq: int) -> list:
-    logs = world.mining.events.Claimed().get_logs(
-        argument_filters={"till": world.till.address}, from_block=0
-    )
-    return [e for e in logs if int(e["args"]["seq"]) == seq]
+    return [e for e in world.claimed_logs() if int(e["args"]["seq"]) == seq]
 
 
 def metric(gw: RunningGateway, name: str) -> float:
@@ -58,9 +49,9 @@ def test_claim_counts_only_after_confirmations_and_a_reorg_resends_it(world, tmp
     with RunningGateway(world, tmp_path, confirmations=3, bump_after_s=60.0) as gw:
         (leaf,) = world.commit([150])
         time.sleep(1.0)  # several loop rounds: the batch is 1 block deep, not 3
-        assert state_of(gw, world, leaf.seq)["state"] == "pending"
+        assert receipt(gw, world, leaf.seq)["state"] == "pending"
         world.anvil.rpc("anvil_mine", "0x2")
-        wait_for(lambda: state_of(gw, world, leaf.seq)["state"] == "claimable")
+        wait_for(lambda: receipt(gw, world, leaf.seq)["state"] == "claimable")
 
         snapshot = world.anvil.rpc("evm_snapshot")
         recipient = Account.create().address
@@ -70,7 +61,7 @@ def test_claim_counts_only_after_confirmations_and_a_reorg_resends_it(world, tmp
         assert status == 202
         wait_for(lambda: has_receipt(world, answer["tx_hash"]))  # mined: 1 block deep
         time.sleep(1.0)
-        body = state_of(gw, world, leaf.seq)
+        body = receipt(gw, world, leaf.seq)
         assert (body["state"], body["relay"]["state"]) == ("claimable", "sent")
 
         world.anvil.rpc("anvil_setAutomine", False)  # hold what is sent in the pool
@@ -87,12 +78,12 @@ def test_claim_counts_only_after_confirmations_and_a_reorg_resends_it(world, tmp
         wait_for(lambda: world.is_claimed(leaf.seq))
         assert has_receipt(world, answer["tx_hash"])
         time.sleep(0.6)
-        assert state_of(gw, world, leaf.seq)["state"] == "claimable"  # 1 deep again
+        assert receipt(gw, world, leaf.seq)["state"] == "claimable"  # 1 deep again
         world.anvil.rpc("anvil_mine", "0x2")
-        wait_for(lambda: state_of(gw, world, leaf.seq)["state"] == "claimed")
+        wait_for(lambda: receipt(gw, world, leaf.seq)["state"] == "claimed")
         # the index and the relay's confirmation run one after the other in the loop
-        wait_for(lambda: state_of(gw, world, leaf.seq)["relay"]["state"] == "mined")
-        body = state_of(gw, world, leaf.seq)
+        wait_for(lambda: receipt(gw, world, leaf.seq)["relay"]["state"] == "mined")
+        body = receipt(gw, world, leaf.seq)
         assert body["recipient"] == recipient and body["tx_hash"] == answer["tx_hash"]
         assert len(claimed_events(world, leaf.seq)) == 1
         assert world.dsg(recipient) == 150 * RATE
@@ -104,20 +95,20 @@ def test_index_forgets_a_reorged_batch_and_finds_the_new_one(world, tmp_path):
         snapshot = world.anvil.rpc("evm_snapshot")
         old = world.commit([111, 222])
         first = old[0].seq
-        wait_for(lambda: state_of(gw, world, first).get("amount") == 111)
+        wait_for(lambda: receipt(gw, world, first).get("amount") == 111)
         batches = gw.gateway.db.batch_count()
 
         world.anvil.rpc("evm_revert", snapshot)
         new = world.commit([333, 444, 555])  # the same seqs, another batch in the same block
         assert new[0].seq == first
-        wait_for(lambda: state_of(gw, world, first).get("amount") == 333)
+        wait_for(lambda: receipt(gw, world, first).get("amount") == 333)
         assert gw.gateway.db.batch_count() == batches  # the old batch is gone, not kept beside
         for leaf in new:
-            body = state_of(gw, world, leaf.seq)
+            body = receipt(gw, world, leaf.seq)
             assert body["state"] == "claimable"
             assert (body["amount"], body["reward"]) == (leaf.amount, str(leaf.amount * RATE))
             assert body["claim_address"] == leaf.claim_address
-        assert state_of(gw, world, first + 3) == {
+        assert receipt(gw, world, first + 3) == {
             "state": "pending",
             "till": till,
             "seq": first + 3,
@@ -128,7 +119,7 @@ def test_index_forgets_a_reorged_batch_and_finds_the_new_one(world, tmp_path):
         last = new[-1].seq
         status, _, _ = http("POST", gw.url + "/api/claims", world.claim_body(last, recipient))
         assert status == 202
-        wait_for(lambda: state_of(gw, world, last)["state"] == "claimed")
+        wait_for(lambda: receipt(gw, world, last)["state"] == "claimed")
         assert world.dsg(recipient) == 555 * RATE
 
 
@@ -166,7 +157,7 @@ def test_a_stuck_claim_is_bumped_and_lands_once(world, tmp_path):
             world.anvil.rpc("evm_mine")
         finally:
             world.anvil.rpc("anvil_setAutomine", True)
-        wait_for(lambda: state_of(gw, world, leaf.seq)["state"] == "claimed")
+        wait_for(lambda: receipt(gw, world, leaf.seq)["state"] == "claimed")
         hashes = attempts(gw, world.till.address, leaf.seq)
         landed = [h for h in hashes if has_receipt(world, h)]
         assert len(landed) == 1 and landed[0] != answer["tx_hash"]

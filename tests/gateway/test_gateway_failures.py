@@ -20,6 +20,7 @@ from gateway_kit import (
     World,
     http,
     post_many,
+    receipt,
     wait_for,
 )
 
@@ -35,12 +36,6 @@ pytestmark = pytest.mark.anvil
 def world():
     with Anvil() as anvil:
         yield World.create(anvil)
-
-
-def receipt(gw: RunningGateway, world: World, seq: int) -> dict:
-    status, body, _ = http("GET", f"{gw.url}/api/receipts/{world.till.address}/{seq}")
-    assert status == 200, body
-    return body
 
 
 def send_raw(world: World, account, tx: dict) -> str:

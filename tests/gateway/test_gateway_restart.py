@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 from http.client import HTTPException
@@ -15,7 +14,7 @@ from http.client import HTTPException
 import pytest
 from eth_account import Account
 from gateway_kit import RELAYER_KEY, World, http, wait_for
-from helpers.daemon_util import ROOT
+from helpers.daemon_util import start_posd
 
 from posd.chain import contracts
 from posd.chain.devchain import DEV_KEYS, Anvil
@@ -41,46 +40,16 @@ def world():
 
 def start_gateway(world: World, state) -> tuple[subprocess.Popen, str]:
     (state / "gw.toml").write_text(CONFIG)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "posd.cli.main",
-            "gateway",
-            "--rpc",
-            world.anvil.url,
-            "--mining",
-            world.mining.address,
-            "--private-key",
-            RELAYER_KEY,
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            str(state),
-            "--config",
-            str(state / "gw.toml"),
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    lines = []
-    while True:
-        line = proc.stdout.readline()
-        assert line, f"posd gateway ended: {proc.stderr.read()}"
-        lines.append(line.strip())
-        if line.strip() == "ready":
-            break
-    (url,) = [x.split(": ", 1)[1] for x in lines if x.startswith("gateway: ")]
-    return proc, url
+    proc, lines = start_posd(
+        "gateway", "--rpc", world.anvil.url, "--mining", world.mining.address,
+        "--private-key", RELAYER_KEY, "--listen", "127.0.0.1:0", "--state-dir", str(state),
+        "--config", str(state / "gw.toml"), timeout=120,
+    )  # fmt: skip
+    return proc, lines["gateway"]
 
 
 def claimed_events(world: World) -> list[int]:
-    logs = world.mining.events.Claimed().get_logs(
-        argument_filters={"till": world.till.address}, from_block=0
-    )
-    return [int(e["args"]["seq"]) for e in logs]
+    return [int(e["args"]["seq"]) for e in world.claimed_logs()]
 
 
 def test_kill_9_mid_claims_and_restart_lands_each_once(world, tmp_path):

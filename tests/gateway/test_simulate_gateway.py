@@ -7,41 +7,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from eth_account import Account
 from gateway_kit import http
-from helpers.daemon_util import ROOT, Client, posd_cli, stop
+from helpers.daemon_util import Client, posd_cli, start_simulate, stop
+from helpers.wait import wait_for
 
 from posd import proof
 from posd.proof.claimcode import ClaimPayload
 
 pytestmark = pytest.mark.anvil
-
-
-def _start(state) -> tuple[subprocess.Popen, list[tuple[str, str]]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posd.cli.main", "run", "--simulate", "--state-dir", str(state)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    lines: list[tuple[str, str]] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"posd run --simulate ended: {proc.stderr.read()}")
-        key, _, value = line.strip().partition(": ")
-        lines.append((key, value))
-        if key == "ready":
-            return proc, lines
-    proc.kill()
-    raise AssertionError("no ready line")
 
 
 def _alive(pid: int) -> bool:
@@ -57,11 +33,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_simulate_runs_a_gateway_that_claims(tmp_path):
-    proc, lines = _start(tmp_path)
+    proc, got = start_simulate(tmp_path, timeout=120)
     try:
-        keys = [k for k, _ in lines]
+        keys = list(got)  # in the order printed
         assert "gateway" in keys and keys.index("gateway") < keys.index("ready")
-        got = dict(lines)
         gateway = got["gateway"]
         assert gateway.startswith("http://127.0.0.1:")
         recorded = json.loads((tmp_path / "simulate.json").read_text())
@@ -79,10 +54,7 @@ def test_simulate_runs_a_gateway_that_claims(tmp_path):
         assert flushed.returncode == 0, flushed.stderr
         payload = ClaimPayload.from_url(url)
         receipt = f"{gateway}/api/receipts/{payload.till}/{payload.seq}"
-        deadline = time.monotonic() + 30
-        while http("GET", receipt)[1]["state"] != "claimable":
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
+        wait_for(lambda: http("GET", receipt)[1]["state"] == "claimable", 30, "claimable", 0.3)
         recipient = Account.create().address
         digest = proof.claim_digest(
             payload.chain_id, payload.contract, payload.till, payload.seq, recipient
@@ -91,19 +63,18 @@ def test_simulate_runs_a_gateway_that_claims(tmp_path):
         body = {"till": payload.till, "seq": payload.seq, "recipient": recipient}
         status, answer, _ = http("POST", gateway + "/api/claims", {**body, "signature": signature})
         assert status == 202, answer
-        deadline = time.monotonic() + 30
-        while (st := http("GET", receipt)[1])["state"] != "claimed":
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
+        st = wait_for(
+            lambda: (body := http("GET", receipt)[1])["state"] == "claimed" and body,
+            30,
+            "claimed",
+            0.3,
+        )
         assert st["recipient"] == recipient and int(st["reward"]) > 0
         gateway_pid = recorded["gateway_pid"]
         assert _alive(gateway_pid)
     finally:
         stop(proc, signal.SIGKILL)  # a power cut of the daemon: its gateway must not linger
-    deadline = time.monotonic() + 15
-    while _alive(gateway_pid):
-        assert time.monotonic() < deadline, "the gateway outlived its daemon"
-        time.sleep(0.1)
+    wait_for(lambda: not _alive(gateway_pid), 15, "the gateway to go with its daemon", 0.1)
     anvil_pid = None  # anvil is the daemon's to stop; after kill -9 stop it here (test hygiene)
     for line in os.popen(f"pgrep -f 'anvil.*{tmp_path}'").read().split():
         anvil_pid = int(line)
