@@ -12,20 +12,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import tarfile
 from pathlib import Path
 
 import pytest
-from helpers.daemon_util import Client, posd_cli
+from helpers.daemon_util import Client, posd_cli, provision
 
 from posd.app.daemon import Daemon
+from posd.chain.devchain import free_port
 from posd.config import keyfile
 from posd.config import settings as configmod
-from posd.db.store import Store
 from posd.proof.claimcode import claim_key
-from posd.till import identity
-from posd.till.catalog import DEMO_PRODUCTS, Catalog
 
 API_TOKEN = "apitok-" + os.urandom(12).hex()
 POS_TOKEN = "postok-" + os.urandom(12).hex()
@@ -33,12 +30,6 @@ PASSPHRASE = "pass-" + os.urandom(8).hex()
 RPC_KEY = "rpckey" + os.urandom(8).hex()
 PAN = "4111111111111111"
 TRACK = f"%B{PAN}^DOE/JOHN^2512101000000000000?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _till(tmp: Path) -> tuple[Path, keyfile.TillKeys]:
@@ -51,17 +42,11 @@ def _till(tmp: Path) -> tuple[Path, keyfile.TillKeys]:
         f'[till]\nstate_dir = "{state}"\npassphrase_file = "{secret}"\n'
         f'[api]\nport = 0\ntoken = "{API_TOKEN}"\n'
         f'[pos_link]\ntoken = "{POS_TOKEN}"\n'
-        f'[chain]\nrpc_url = "http://127.0.0.1:{_free_port()}/v3/{RPC_KEY}"\n'
+        f'[chain]\nrpc_url = "http://127.0.0.1:{free_port()}/v3/{RPC_KEY}"\n'
         '[[device]]\nkind = "printer"\ndriver = "simulated"\n'
         '[[device]]\nkind = "card_reader"\ndriver = "simulated"\nid = "card_reader:simulated"\n'
     )
-    cfg = configmod.load(config)
-    keys = keyfile.generate()
-    keyfile.save(cfg.key_file, keys, PASSPHRASE, fast_kdf=True)
-    store = Store(cfg.db_path)
-    identity.bind_new(store, keys)
-    Catalog(store).upsert(DEMO_PRODUCTS)
-    store.close()
+    keys = provision(configmod.load(config), PASSPHRASE, fast_kdf=True)
     return config, keys
 
 

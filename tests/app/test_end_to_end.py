@@ -10,24 +10,14 @@ from pathlib import Path
 import pytest
 from helpers.daemon_util import Client, make_daemon, posd_cli, start_simulate, stop
 from helpers.escpos_parse import FakePrinter, extract_qr_data
+from helpers.wait import wait_for
 
 from posd.db.outbox import Outbox
 from posd.proof.claimcode import ClaimPayload, claim_address
 
 pytestmark = pytest.mark.anvil
 
-ROOT = Path(__file__).resolve().parents[2]
 FAST = {"timeout_s": 2, "status_timeout_s": 0.3}
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -21,11 +21,16 @@ SALE = {
 TOKEN = "pos-link-token-for-tests-0123456789"
 
 
-def start(tmp_path: Path, allow: list[str], token: str = TOKEN):
+def start(
+    tmp_path: Path, allow: list[str], token: str = TOKEN, listen: str = "127.0.0.1:0", **chain
+):
+    """A till with the POS link on ``listen`` (its [chain] settings: ``chain``); (daemon, API port)."""
     daemon = make_daemon(
-        tmp_path, [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
+        tmp_path,
+        [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}],
+        **chain,
     )
-    daemon.config.pos_link.listen = "127.0.0.1:0"
+    daemon.config.pos_link.listen = listen
     daemon.config.pos_link.allow = allow
     daemon.config.pos_link.token = token
     port = daemon.start()
@@ -144,15 +149,7 @@ def test_status_on_the_link_never_carries_the_rpc_url(tmp_path: Path) -> None:
     """An RPC provider's API key lives in [chain] rpc_url: the LAN POS gets the till, its state
     and the link state, never the URL (nor the mining address, device paths or the open cart)."""
     secret = "k3y-0f-the-rpc-provider-5f2a9c"
-    daemon = make_daemon(
-        tmp_path,
-        [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}],
-        rpc_url=f"http://127.0.0.1:9/v3/{secret}",
-    )
-    daemon.config.pos_link.listen = "127.0.0.1:0"
-    daemon.config.pos_link.allow = ["127.0.0.1"]
-    daemon.config.pos_link.token = TOKEN
-    port = daemon.start()
+    daemon, port = start(tmp_path, ["127.0.0.1"], rpc_url=f"http://127.0.0.1:9/v3/{secret}")
     try:
         local = Client(f"http://127.0.0.1:{port}", daemon.api_token)
         assert secret in local.get("/api/status")[1]["chain"]["rpc_url"]  # the till's own page
@@ -176,13 +173,8 @@ def test_the_link_binds_a_lan_address_the_till_has_not_got_yet(tmp_path: Path, c
     if not sys.platform.startswith("linux"):
         pytest.skip("IP_FREEBIND is Linux's")
     caplog.set_level(logging.WARNING, "posd.app.pos_link")
-    daemon = make_daemon(
-        tmp_path, [{"kind": "printer", "driver": "simulated", "dir": str(tmp_path / "printer")}]
-    )
-    daemon.config.pos_link.listen = "192.0.2.77:0"  # TEST-NET-1: never this machine's
-    daemon.config.pos_link.allow = ["192.0.2.0/24"]
-    daemon.config.pos_link.token = TOKEN
-    port = daemon.start()
+    # TEST-NET-1: never this machine's
+    daemon, port = start(tmp_path, ["192.0.2.0/24"], listen="192.0.2.77:0")
     try:
         assert daemon.pos_link_port and daemon.pos_link_port != port
         assert "not an address of this machine yet" in caplog.text

@@ -137,17 +137,11 @@ def test_days_are_cut_at_the_store_timezone_midnight(shop, tmp_path: Path) -> No
     start = datetime.combine(today, datetime.min.time(), ZoneInfo(TZ)).timestamp()
     # sale 3 was made a second before local midnight: it belongs to yesterday (same UTC date
     # as today's first hours whenever UTC is still on the previous day or not)
-    copy = tmp_path / "state"
-    copy.mkdir()
-    src = sqlite3.connect(state / "posd.db")
-    dst = sqlite3.connect(copy / "posd.db")
-    src.backup(dst)
-    src.close()
-    dst.execute("UPDATE sales SET completed_at = ? WHERE seq = ?", (start - 1, sold[2]["seq"]))
-    dst.commit()
-    dst.close()
-    moved = tmp_path / "posd.toml"
-    moved.write_text(config.read_text().replace(str(state), str(copy)))
+    moved, copy = _copy_till(config, state, tmp_path)
+    db = sqlite3.connect(copy / "posd.db")
+    db.execute("UPDATE sales SET completed_at = ? WHERE seq = ?", (start - 1, sold[2]["seq"]))
+    db.commit()
+    db.close()
     r_today = _report(moved, "--day", today.isoformat())
     r_before = _report(moved, "--day", (today - timedelta(days=1)).isoformat())
     assert r_today["sales"]["count"] == 3 and r_today["sales"]["gross"] == 1833 - 649
@@ -183,7 +177,9 @@ def test_print_sends_a_z_report_to_the_printer(shop) -> None:
     assert "17.04 DSG" in text
 
 
-def _copy_state(state: Path, tmp_path: Path) -> Path:
+def _copy_till(config: Path, state: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the shop's database in its own state dir, for a test to change; a config naming
+    it. Returns (config, state dir)."""
     copy = tmp_path / "state"
     copy.mkdir()
     src = sqlite3.connect(state / "posd.db")
@@ -191,7 +187,9 @@ def _copy_state(state: Path, tmp_path: Path) -> Path:
     src.backup(dst)
     src.close()
     dst.close()
-    return copy
+    moved = tmp_path / "posd.toml"
+    moved.write_text(config.read_text().replace(str(state), str(copy)))
+    return moved, copy
 
 
 def test_proofs_by_state_follow_the_outboxs_own_transitions(shop, tmp_path: Path) -> None:
@@ -200,7 +198,7 @@ def test_proofs_by_state_follow_the_outboxs_own_transitions(shop, tmp_path: Path
     from posd.db.store import Store
 
     config, state, printer, sold = shop
-    copy = _copy_state(state, tmp_path)
+    moved, copy = _copy_till(config, state, tmp_path)
     store = Store(copy / "posd.db")
     outbox = Outbox(store)
     seqs = [s["seq"] for s in sold]
@@ -219,8 +217,6 @@ def test_proofs_by_state_follow_the_outboxs_own_transitions(shop, tmp_path: Path
     outbox.mark_committed(batches[2], Landed(tx_hash="0x" + "02" * 32, block_number=6))
     outbox.confirm([batches[2]])
     store.close()
-    moved = tmp_path / "posd.toml"
-    moved.write_text(config.read_text().replace(str(state), str(copy)))
 
     r = _report(moved, "--day", _today().isoformat())
     assert sorted(r["proofs"]) == sorted(s.value for s in ProofState)
