@@ -143,10 +143,7 @@ def deploy(
     # EIP-5202 blueprint: initcode that stores the token's initcode as (non-callable) code
     blueprint_factory = w3.eth.contract(abi=[], bytecode=token_art["blueprintBytecode"])
     blueprint = send(w3, account, blueprint_factory.constructor())["contractAddress"]
-    mining_art = load_artifact(MINING)
-    factory = w3.eth.contract(abi=mining_art["abi"], bytecode=mining_art["bytecode"])
-    receipt = send(w3, account, factory.constructor(blueprint, max_supply))
-    mining = mining_contract(w3, receipt["contractAddress"])
+    mining = mining_contract(w3, _create(w3, account, MINING, blueprint, max_supply))
     token = token_contract(w3, mining.functions.token().call())
     return token, mining
 
@@ -314,14 +311,12 @@ def deploy_staking(
 
 def parse_dsg(text: str) -> int:
     """Whole DSG with up to 18 decimals ("100", "2.5") as DSG wei; a clear ValueError otherwise."""
-    return _parse_units(text, 18, "DSG")
+    return parse_units(text, 18, "DSG")
 
 
 def parse_units(text: str, decimals: int, what: str = "amount") -> int:
-    return _parse_units(text, decimals, what)
-
-
-def _parse_units(text: str, decimals: int, what: str) -> int:
+    """A decimal amount of a token with ``decimals`` as its base units; ``what`` names it in
+    the ValueError."""
     from decimal import Decimal, InvalidOperation
 
     try:

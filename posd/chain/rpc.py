@@ -150,6 +150,11 @@ def hexint(value: Any) -> int:
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
+def address_topic(address: str) -> str:
+    """An address as an indexed event topic (32 bytes, left-padded)."""
+    return "0x" + "0" * 24 + address.lower().removeprefix("0x")
+
+
 def decode_commit(
     to: str | None, sender: str, data: bytes, mining_address: str
 ) -> tuple[str, int, bytes]:
@@ -218,7 +223,7 @@ class MiningClient:
     def batch_events(self, receipt: dict[str, Any], till: str) -> list[dict[str, Any]]:
         """BatchCommitted events of ``till`` in a receipt (normally exactly one)."""
         out = []
-        topic_till = "0x" + "0" * 24 + till.lower().removeprefix("0x")
+        topic_till = address_topic(till)
         for log in receipt.get("logs") or []:
             topics = log.get("topics") or []
             if (
@@ -245,7 +250,7 @@ class MiningClient:
 
     def commit_logs(self, till: str, from_block: int, to_block: int | str = "latest") -> list[dict]:
         """BatchCommitted logs of ``till`` (for a batch this till has no transaction hash of)."""
-        topic_till = "0x" + "0" * 24 + till.lower().removeprefix("0x")
+        topic_till = address_topic(till)
         logs = self.rpc.call(
             "eth_getLogs",
             {

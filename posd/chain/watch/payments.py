@@ -21,17 +21,13 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-from posd.chain.rpc import LinkDown, Rpc, RpcError, hexint
+from posd.chain.rpc import LinkDown, Rpc, RpcError, address_topic, hexint
 from posd.db.payments import Payments, Transfer
 
 log = logging.getLogger("posd.chain.watch.payments")
 TOPIC_TRANSFER = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
 UNIT, SLOT_UNIT = 10**9, 10**6
 MAX_BACKOFF_S = 5.0
-
-
-def _topic(address: str) -> str:
-    return "0x" + "0" * 24 + address.lower().removeprefix("0x")
 
 
 class TransferWatcher:
@@ -159,7 +155,7 @@ class TransferWatcher:
                     "address": self.token,
                     "fromBlock": hex(first),
                     "toBlock": hex(last),
-                    "topics": [TOPIC_TRANSFER, None, _topic(self.payout)],
+                    "topics": [TOPIC_TRANSFER, None, address_topic(self.payout)],
                 },
             )
         except RpcError as exc:
