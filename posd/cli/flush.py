@@ -12,10 +12,7 @@ from typing import Any
 
 import click
 
-from posd.chain.flush.link import link_status
 from posd.cli.common import emit, fail, till_db
-from posd.db.batches import Batches, queue_status
-from posd.db.store import Store
 
 
 @click.command("queue")
@@ -23,6 +20,9 @@ from posd.db.store import Store
 @click.pass_obj
 def queue(obj: Any, as_json: bool) -> None:
     """Proofs by state, the oldest pending age, the chain link and the last error."""
+    from posd.chain.flush.link import link_status  # the database stack loads here, not for --help
+    from posd.db.batches import queue_status
+
     with till_db(obj.config) as store:
         status = queue_status(store, link_status(store))
     c = status["counts"]
@@ -61,9 +61,12 @@ def flush(
     """Send every queued proof to the chain now (batches of up to [chain] max_batch)."""
     # the signing and JSON-RPC stack loads here, not for `posd queue` or `posd --help`
     from posd.chain.flush import Flusher, Halted, flush_all
+    from posd.chain.flush.link import link_status
     from posd.chain.rpc import LinkDown
     from posd.chain.sender import SenderLock
     from posd.config import keyfile
+    from posd.db.batches import Batches, queue_status
+    from posd.db.store import Store
 
     cfg = obj.config
     if not cfg.chain.rpc_url or not cfg.chain.mining_address:
