@@ -171,3 +171,15 @@ def test_each_page_opens_one_event_stream_for_all_its_blocks(till, page) -> None
     expect(cashier.locator("#lines tr")).to_have_count(2)  # both scans: the cart block is live
     cashier.wait_for_timeout(1000)
     assert len(streams) == 1, streams
+
+    display = page.context.new_page()  # the customer display shares the same /events.js stream
+    streams = _streams(display)
+    scripts: list[str] = []
+    display.on("request", lambda r: scripts.append(r.url) if r.url.endswith(".js") else None)
+    display.goto(pair_link(daemon, "display"))
+    expect(display.locator("#lines tr")).to_have_count(2)
+    daemon.devices.simulated("scanner").inject("4001686301265")
+    expect(display.locator("#lines tr")).to_have_count(3)  # the cart it shows follows the stream
+    display.wait_for_timeout(1000)
+    assert len(streams) == 1, streams
+    assert any(url.endswith("/events.js") for url in scripts), scripts
